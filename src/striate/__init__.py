@@ -1,0 +1,20 @@
+"""striate: convolutional neural networks from first principles on NumPy."""
+
+from . import arith, functional
+from .tensor import Tensor, concatenate, enable_grad, is_grad_enabled, no_grad, stack
+
+F = functional
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "F",
+    "Tensor",
+    "arith",
+    "concatenate",
+    "enable_grad",
+    "functional",
+    "is_grad_enabled",
+    "no_grad",
+    "stack",
+]

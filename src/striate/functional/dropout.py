@@ -1,0 +1,3 @@
+"""dropout ops."""
+
+__all__: list[str] = []

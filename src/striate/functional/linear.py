@@ -1,0 +1,3 @@
+"""linear ops."""
+
+__all__: list[str] = []
