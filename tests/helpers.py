@@ -54,7 +54,7 @@ def compare_with_torch(
         atol = 1e-10 if dtype == np.float64 else 1e-5
     ours_in = [Tensor(a, requires_grad=grads) if _is_float(a) else a for a in inputs]
     torch_in = [
-        torch.tensor(a, requires_grad=grads) if _is_float(a)
+        torch.tensor(np.array(a), requires_grad=grads) if _is_float(a)
         else (torch.as_tensor(a) if isinstance(a, np.ndarray) else a)
         for a in inputs
     ]
@@ -64,7 +64,7 @@ def compare_with_torch(
     if grads:
         dy = rng.standard_normal(ours.shape).astype(ours.dtype)
         ours.backward(dy)
-        theirs.backward(torch.tensor(dy))
+        theirs.backward(torch.tensor(np.array(dy)))
         for i, (o, t) in enumerate(zip(ours_in, torch_in, strict=True)):
             if isinstance(o, Tensor):
                 assert o.grad is not None, f"input {i}: ours has no gradient"

@@ -1,6 +1,6 @@
 """striate: convolutional neural networks from first principles on NumPy."""
 
-from . import arith, functional
+from . import arith, functional, optim
 from .tensor import Tensor, concatenate, enable_grad, is_grad_enabled, no_grad, stack
 
 F = functional
@@ -16,5 +16,6 @@ __all__ = [
     "functional",
     "is_grad_enabled",
     "no_grad",
+    "optim",
     "stack",
 ]

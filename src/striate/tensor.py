@@ -59,7 +59,9 @@ def _as_array(value, dtype=None) -> np.ndarray:
     if isinstance(value, Tensor):
         return value.data
     array = np.asarray(value, dtype=dtype)
-    if dtype is None and not np.issubdtype(array.dtype, np.floating):
+    if dtype is None and not (
+        isinstance(value, (np.ndarray, np.generic)) and np.issubdtype(array.dtype, np.floating)
+    ):
         array = array.astype(np.float32)
     return array
 
@@ -130,6 +132,7 @@ class Tensor:
         self._op: Op | None = None
         self._parents: list[Tensor | None] = []
         self._retain = False
+        self._freed = False  # set once a backward pass has used and released this node's op
 
     # ----- plain properties -------------------------------------------------------------------
     @property
@@ -202,6 +205,11 @@ class Tensor:
             g = grads.pop(id(node), None)
             if g is None:
                 continue
+            if node._freed:
+                raise RuntimeError(
+                    "backward: part of this graph was already used by an earlier backward() "
+                    "and its saved arrays were freed; run the forward pass again"
+                )
             if node._op is None or node._retain:
                 node.grad = g.copy() if node.grad is None else node.grad + g
             if node._op is None:
@@ -218,8 +226,7 @@ class Tensor:
                 key = id(parent)
                 grads[key] = pg if key not in grads else grads[key] + pg
             # The graph is used once: drop the op and its saved arrays to free memory early.
-            node._op = None
-            node._parents = []
+            node._op, node._parents, node._freed = None, [], True
 
     def _topological_order(self) -> list[Tensor]:
         """Nodes reachable from self, each after every node that consumes it (iterative DFS)."""
@@ -241,29 +248,35 @@ class Tensor:
         return order[::-1]
 
     # ----- arithmetic -------------------------------------------------------------------------
+    def _operand(self, other):
+        """A Python number takes this tensor's dtype, as NumPy's weak scalars: float32 stays."""
+        if isinstance(other, (int, float)):
+            return np.asarray(other, dtype=self.data.dtype)
+        return other
+
     def __add__(self, other):
-        return Add.apply(self, other)
+        return Add.apply(self, self._operand(other))
 
     def __radd__(self, other):
-        return Add.apply(other, self)
+        return Add.apply(self._operand(other), self)
 
     def __sub__(self, other):
-        return Sub.apply(self, other)
+        return Sub.apply(self, self._operand(other))
 
     def __rsub__(self, other):
-        return Sub.apply(other, self)
+        return Sub.apply(self._operand(other), self)
 
     def __mul__(self, other):
-        return Mul.apply(self, other)
+        return Mul.apply(self, self._operand(other))
 
     def __rmul__(self, other):
-        return Mul.apply(other, self)
+        return Mul.apply(self._operand(other), self)
 
     def __truediv__(self, other):
-        return Div.apply(self, other)
+        return Div.apply(self, self._operand(other))
 
     def __rtruediv__(self, other):
-        return Div.apply(other, self)
+        return Div.apply(self._operand(other), self)
 
     def __neg__(self):
         return Neg.apply(self)
@@ -453,10 +466,10 @@ class MatMul(Op):
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         dy2 = dy
+        if b.ndim == 1:  # first: for 1-D @ 1-D, dy is 0-d and becomes (1, 1)
+            dy2 = np.expand_dims(dy2, -1)
         if a.ndim == 1:
             dy2 = np.expand_dims(dy2, -2)
-        if b.ndim == 1:
-            dy2 = np.expand_dims(dy2, -1)
         da = db = None
         if self.needs_grad[0]:
             da = unbroadcast(dy2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)

@@ -4,6 +4,8 @@ Each family lives in one file with every op's forward written directly above its
 """
 
 from ..tensor import concatenate, stack
+
+__all__ = ["concatenate", "stack"]  # the star-imported names follow the same rule per module
 from .activation import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .dropout import *  # noqa: F403

@@ -1,3 +1,758 @@
-"""conv ops."""
+"""Convolution: cross-correlation and true convolution in 1, 2 and 3 dimensions, grouped and
+depthwise convolution, transposed convolution, locally connected layers and the Toeplitz matrix.
 
-__all__: list[str] = []
+Every op runs on one N-d core. Data are channels-last, x (N, *in, C_in), kernels
+(*k, C_in/groups, C_out). The core walks the kernel offset by offset: at offset (u, v) the strided
+slice x[:, u*dH::sH, v*dW::sW] is what that tap of the kernel sees at every output position.
+
+- forward (im2col): the slices are copied into a patch matrix `cols` (M, G, K*C_in/G), with
+  M = N*H_out*W_out output positions, G groups and K = kH*kW taps, and one BLAS product per group
+  gives y = cols @ w. The batch is cut into cache-sized pieces so that each piece's patches are
+  still in cache when the product reads them (a sample too big for the budget is cut along its
+  first spatial axis).
+- weight gradient: dw = cols^T @ dy, the patches rebuilt piece by piece (keeping them all would
+  cost K times the input's memory).
+- input gradient (col2im): dcols = dy @ w^T, then each tap's slice is added back where it was read
+  (a slice-add per offset, never np.add.at). This is also the forward of the transposed
+  convolution, whose backward is the convolution forward and its weight gradient.
+
+Padding is never built: each offset's slice is cut to the output positions whose tap lands inside
+the input, and the rest of `cols` stays zero. A 1x1 kernel without padding needs no copy (its
+patches are the input itself); depthwise convolution (groups == C_in) multiplies and adds the
+shifted slices directly, as patches would be K times larger than the work they save.
+
+Output sizes and padding come from `arith` (DESIGN.md): O = floor((I + P_start + P_end
+- d*(K - 1) - 1) / S) + 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+import numpy as np
+
+from ..arith import conv_geometry, ntuple, transpose_geometry
+from ..tensor import Op, Tensor, as_tensor
+
+__all__ = [
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "locally_connected1d",
+    "locally_connected2d",
+    "toeplitz",
+]
+
+_LAYOUTS = {1: ("(N, L, C_in)", "(kL, C_in/groups, C_out)"),
+            2: ("(N, H, W, C_in)", "(kH, kW, C_in/groups, C_out)"),
+            3: ("(N, D, H, W, C_in)", "(kD, kH, kW, C_in/groups, C_out)")}
+
+# Patches of one piece of the batch: small enough to stay in the cache between the copy that
+# builds them and the product that reads them. Measured on (32, 56, 56, 64) 3x3: 2-8 MiB pieces
+# are equally fast, 30 MiB ones 10% slower.
+_PIECE_BYTES = 8 << 20
+_THREADS = min(2, os.cpu_count() or 1)
+
+
+# ===== geometry ================================================================================
+class _Geometry(NamedTuple):
+    """Where a convolution's kernel lands (one entry per spatial axis)."""
+
+    in_size: tuple[int, ...]
+    out_size: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: tuple[tuple[int, int], ...]  # (start, end)
+
+    @property
+    def pointwise(self) -> bool:
+        """A 1x1 kernel without padding: the patches are the (strided) input itself."""
+        return all(k == 1 for k in self.kernel) and not any(p for pair in self.pads for p in pair)
+
+
+class _Tap(NamedTuple):
+    """One kernel offset: output positions `out` read input positions `inp` (slices per axis)."""
+
+    offset: tuple[int, ...]
+    out: tuple[slice, ...]
+    inp: tuple[slice, ...]
+
+
+@functools.lru_cache(maxsize=512)
+def _taps(g: _Geometry) -> tuple[tuple[_Tap, ...], bool]:
+    """The taps of every kernel offset that lands inside the input for some output, and whether
+    every tap covers every output (else the patches of the uncovered ones must stay zero)."""
+    per_axis = []
+    for size, out, k, s, d, (p0, _) in zip(*g, strict=True):
+        axis = []
+        for u in range(k):
+            shift = u * d - p0  # input index read by output 0 at this offset
+            lo = max(0, -(shift // s))  # first output reading index >= 0
+            hi = min(out, (size - 1 - shift) // s + 1)  # past the last reading index < size
+            if hi > lo:
+                axis.append((u, slice(lo, hi), slice(lo * s + shift, (hi - 1) * s + shift + 1, s)))
+        per_axis.append(axis)
+    taps = tuple(
+        _Tap(*(tuple(part) for part in zip(*combo, strict=True)))
+        for combo in itertools.product(*per_axis)
+    )
+    full = len(taps) == math.prod(g.kernel) and all(
+        sl.start == 0 and sl.stop == o for tap in taps for sl, o in zip(tap.out, g.out_size,
+                                                                        strict=True)
+    )
+    return taps, full
+
+
+def _rows(g: _Geometry, lo: int, hi: int) -> tuple[_Geometry, slice]:
+    """The geometry of output rows [lo, hi) along the first axis, and the input rows they read
+    (padding beyond the input becomes the piece's own padding)."""
+    size, k, s, d, (p0, _) = g.in_size[0], g.kernel[0], g.stride[0], g.dilation[0], g.pads[0]
+    start = lo * s - p0
+    stop = (hi - 1) * s + d * (k - 1) - p0 + 1
+    a, b = max(start, 0), min(stop, size)
+    piece = g._replace(
+        in_size=(b - a, *g.in_size[1:]),
+        out_size=(hi - lo, *g.out_size[1:]),
+        pads=((a - start, stop - b), *g.pads[1:]),
+    )
+    return piece, slice(a, b)
+
+
+class _Piece(NamedTuple):
+    """A piece of the work: samples `batch`, input rows `inp` and output rows `out` (first
+    spatial axis), with its own geometry."""
+
+    batch: slice
+    geometry: _Geometry
+    inp: slice
+    out: slice
+
+
+def _pieces(g: _Geometry, n: int, bytes_per_position: int) -> list[_Piece]:
+    """Cut the work into pieces whose patches fit `_PIECE_BYTES`: several samples per piece, or
+    bands of output rows of one sample when a sample alone is too big."""
+    sample = math.prod(g.out_size) * bytes_per_position
+    if sample <= _PIECE_BYTES or g.out_size[0] == 1:
+        step = max(1, _PIECE_BYTES // max(sample, 1))
+        return [_Piece(slice(i, min(i + step, n)), g, slice(None), slice(None))
+                for i in range(0, n, step)]
+    rows = max(1, _PIECE_BYTES // (sample // g.out_size[0]))
+    bands = [(lo, min(lo + rows, g.out_size[0])) for lo in range(0, g.out_size[0], rows)]
+    bands = [(*_rows(g, lo, hi), slice(lo, hi)) for lo, hi in bands]
+    return [_Piece(slice(i, i + 1), piece, inp, out)
+            for i in range(n) for piece, inp, out in bands]
+
+
+@functools.cache
+def _executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(_THREADS, thread_name_prefix="striate-conv")
+
+
+if hasattr(os, "register_at_fork"):
+    # A forked child (a data-loading worker) has none of the parent's threads: start afresh.
+    os.register_at_fork(after_in_child=_executor.cache_clear)
+
+
+# ===== patches: im2col and col2im ==============================================================
+def _im2col(x: np.ndarray, g: _Geometry, cols: np.ndarray) -> None:
+    """Copy every tap's slice of x (n, *in, G, C_in/G) into cols (n, *out, G, *k, C_in/G).
+
+    Positions no tap reaches (padding) are left as they are: zero in a buffer made by np.zeros
+    and only ever refilled by this function.
+    """
+    every = (slice(None),)
+    for tap in _taps(g)[0]:
+        cols[every + tap.out + every + tap.offset] = x[every + tap.inp]
+
+
+def _col2im(dcols: np.ndarray, g: _Geometry, dx: np.ndarray) -> None:
+    """Add each tap's patch gradient dcols (n, *out, G, *k, C_in/G) back where the tap read:
+    dx (n, *in, G, C_in/G) += ... (the adjoint of _im2col)."""
+    every = (slice(None),)
+    for tap in _taps(g)[0]:
+        dx[every + tap.inp] += dcols[every + tap.out + every + tap.offset]
+
+
+def _grouped_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """out[g] = a[g] @ b[g] for each group g (a plain product when there is one group)."""
+    if a.shape[0] == 1:
+        np.matmul(a[0], b[0], out=out[0])
+    else:
+        np.matmul(a, b, out=out)
+
+
+def _split_groups(a: np.ndarray, groups: int) -> np.ndarray:
+    """(..., C) -> (..., G, C/G), a view."""
+    return a.reshape(*a.shape[:-1], groups, a.shape[-1] // groups)
+
+
+def _group_weights(w: np.ndarray, groups: int) -> np.ndarray:
+    """(*k, C_in/G, C_out) -> (G, K*C_in/G, C_out/G): group g's filters as one matrix."""
+    return w.reshape(-1, groups, w.shape[-1] // groups).transpose(1, 0, 2)
+
+
+def _patch_matrix(x: np.ndarray, g: _Geometry, groups: int, buffer) -> np.ndarray:
+    """Patches of x (n, *in, G, C_in/G) as a (G, M, K*C_in/G) view, M = n*prod(out)."""
+    n = x.shape[0]
+    if g.pointwise:
+        patches = x[(slice(None), *(slice(None, None, s) for s in g.stride))]
+    else:
+        patches = buffer(g, n)
+        _im2col(x, g, patches)
+    return patches.reshape(n * math.prod(g.out_size), groups, -1).transpose(1, 0, 2)
+
+
+class _Buffers:
+    """One zeroed patch buffer per geometry, reused across the pieces a thread works on."""
+
+    def __init__(self, x_shape: tuple[int, ...], groups: int, dtype):
+        self.tail = (groups, x_shape[-1] // groups)
+        self.dtype = dtype
+        self.cache: dict[_Geometry, np.ndarray] = {}
+
+    def __call__(self, g: _Geometry, n: int) -> np.ndarray:
+        buf = self.cache.get(g)
+        if buf is None or buf.shape[0] < n:
+            shape = (n, *g.out_size, self.tail[0], *g.kernel, self.tail[1])
+            make = np.empty if _taps(g)[1] else np.zeros
+            buf = self.cache[g] = make(shape, self.dtype)
+        return buf[:n]
+
+
+def _run(pieces: list[_Piece], work) -> list:
+    """work(pieces) over the pieces, split between the threads by whole samples (pieces of one
+    sample share input rows). NumPy releases the GIL in its copies and products."""
+    if _THREADS == 1 or len(pieces) < 2 * _THREADS:
+        return [work(pieces)]
+    starts = [p.batch.start for p in pieces]
+    cuts = [0]
+    for t in range(1, _THREADS):
+        target = starts[len(pieces) * t // _THREADS]
+        cuts.append(starts.index(target))
+    cuts.append(len(pieces))
+    parts = [pieces[a:b] for a, b in itertools.pairwise(cuts) if b > a]
+    return list(_executor().map(work, parts))
+
+
+# ===== the convolution core ====================================================================
+def _is_depthwise(x_shape, groups: int) -> bool:
+    return groups > 1 and groups == x_shape[-1]
+
+
+def _conv_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, groups: int) -> np.ndarray:
+    """y (N, *out, C_out) of the cross-correlation of x (N, *in, C_in) with w."""
+    n, c_out = x.shape[0], w.shape[-1]
+    y = np.empty((n, *g.out_size, c_out), dtype=x.dtype)
+    if _is_depthwise(x.shape, groups):
+        _depthwise_forward(x, w, g, y)
+        return y
+    xg = _split_groups(x, groups)
+    wg = _group_weights(w, groups)
+    item = x.dtype.itemsize * math.prod(g.kernel) * x.shape[-1]
+
+    def work(pieces):
+        buffers = _Buffers(x.shape, groups, x.dtype)
+        for p in pieces:
+            cols = _patch_matrix(xg[p.batch, p.inp], p.geometry, groups, buffers)
+            out = y[p.batch, p.out].reshape(-1, groups, c_out // groups).transpose(1, 0, 2)
+            _grouped_matmul(cols, wg, out)
+
+    _run(_pieces(g, n, item), work)
+    return y
+
+
+def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_dx, need_dw):
+    """(dx, dw) of y = conv(x, w) given dy (N, *out, C_out); None for what is not needed.
+
+    Both come from one walk over the pieces: each piece's patches serve dw = cols^T @ dy, then
+    the same buffer's shape receives dcols = dy @ w^T, scattered back into dx by col2im.
+    """
+    n, c_in, c_out = x_shape[0], x_shape[-1], w_shape[-1]
+    dtype = dy.dtype
+    dx = np.zeros(x_shape, dtype=dtype) if need_dx else None
+    if _is_depthwise(x_shape, groups):
+        dw = _depthwise_backward(dy, x, w, g, c_in, dx, need_dw)
+        return dx, dw
+    xg = _split_groups(x, groups) if need_dw else None
+    dxg = _split_groups(dx, groups) if need_dx else None
+    wg_t = _group_weights(w, groups).transpose(0, 2, 1) if need_dx else None  # (G, C_out/G, KC)
+    k_cin = math.prod(g.kernel) * c_in // groups
+    item = dtype.itemsize * math.prod(g.kernel) * c_in
+
+    def work(pieces):
+        buffers = _Buffers(x_shape, groups, dtype)
+        dw_part = np.zeros((groups, k_cin, c_out // groups), dtype=dtype) if need_dw else None
+        scratch = np.empty_like(dw_part) if need_dw else None
+        grads = {}  # a second buffer per geometry for dcols: the patch buffer must keep its zeros
+        for p in pieces:
+            pg = p.geometry
+            m = (p.batch.stop - p.batch.start) * math.prod(pg.out_size)
+            dyp = dy[p.batch, p.out].reshape(m, groups, c_out // groups).transpose(1, 0, 2)
+            if need_dw:
+                cols = _patch_matrix(xg[p.batch, p.inp], pg, groups, buffers)  # (G, m, KC)
+                _grouped_matmul(cols.transpose(0, 2, 1), dyp, scratch)
+                dw_part += scratch
+            if need_dx:
+                if pg.pointwise:
+                    # The patches are the input's strided positions: write dcols there directly.
+                    target = dxg[(p.batch, *(slice(None, None, s) for s in pg.stride))]
+                    dcols = np.matmul(dyp, wg_t).transpose(1, 0, 2)  # (m, G, C_in/G)
+                    target[...] = dcols.reshape(target.shape)
+                    continue
+                shape = (p.batch.stop - p.batch.start, *pg.out_size, groups, *pg.kernel,
+                         c_in // groups)
+                buf = grads.get(pg)
+                if buf is None or buf.shape[0] < shape[0]:
+                    buf = grads[pg] = np.empty(shape, dtype=dtype)
+                dcols = buf[: shape[0]]
+                _grouped_matmul(dyp, wg_t, dcols.reshape(m, groups, k_cin).transpose(1, 0, 2))
+                _col2im(dcols, pg, dxg[p.batch, p.inp])
+        return dw_part
+
+    parts = _run(_pieces(g, n, item), work)
+    dw = None
+    if need_dw:
+        dw = functools.reduce(np.add, parts)  # (G, K*C_in/G, C_out/G)
+        dw = dw.transpose(1, 0, 2).reshape(w_shape)
+    return dx, dw
+
+
+def _depthwise_forward(x, w, g: _Geometry, y) -> None:
+    """y[..., c*m + j] = sum over taps of x[tap slice][..., c] * w[tap, 0, c*m + j]: a
+    multiply-add of shifted slices per tap (m = C_out / C_in filters per channel)."""
+    c = x.shape[-1]
+    ym = _split_groups(y, c)  # (N, *out, C_in, m)
+    wm = _split_groups(w[..., 0, :], c)  # (*k, C_in, m)
+    ym[...] = 0
+    every = (slice(None),)
+    for tap in _taps(g)[0]:
+        ym[every + tap.out] += x[every + tap.inp][..., None] * wm[tap.offset]
+
+
+def _depthwise_backward(dy, x, w, g: _Geometry, c_in: int, dx, need_dw):
+    """Add the input gradient into dx (when given) and return dw (when needed) of the depthwise
+    convolution, tap by tap: dx[tap slice][..., c] += sum_j dy[..., c, j] * w[tap, 0, c*m + j]
+    and dw[tap, 0, c*m + j] = sum over positions of x[tap slice][..., c] * dy[..., c, j]."""
+    dym = _split_groups(dy, c_in)  # (N, *out, C_in, m)
+    wm = _split_groups(w[..., 0, :], c_in) if dx is not None else None  # (*k, C_in, m)
+    dw = np.zeros((*g.kernel, c_in, dy.shape[-1] // c_in), dtype=dy.dtype) if need_dw else None
+    every = (slice(None),)
+    lead = "nxyz"[: dy.ndim - 1]  # the batch and spatial axes, summed over for dw
+    for tap in _taps(g)[0]:
+        d = dym[every + tap.out]
+        if dx is not None:
+            dx[every + tap.inp] += np.einsum("...cj,cj->...c", d, wm[tap.offset])
+        if need_dw:
+            dw[tap.offset] = np.einsum(f"{lead}c,{lead}cj->cj", x[every + tap.inp], d)
+    return None if dw is None else dw.reshape(*g.kernel, 1, -1)
+
+
+def _flip(w: np.ndarray, n: int) -> np.ndarray:
+    """The kernel reversed along its n spatial axes (true convolution <-> cross-correlation)."""
+    return w[(slice(None, None, -1),) * n]
+
+
+def _channel_sum(dy: np.ndarray) -> np.ndarray:
+    """db: dy summed over every axis but the channels."""
+    return dy.reshape(-1, dy.shape[-1]).sum(axis=0)
+
+
+# ===== ops =====================================================================================
+class Conv(Op):
+    def forward(self, x, w, b, geometry, groups, flip):
+        n = len(geometry.kernel)
+        if flip:
+            w = _flip(w, n)
+        self.geometry, self.groups, self.flip = geometry, groups, flip
+        self.x_shape, self.w_shape = x.shape, w.shape
+        # dw rebuilds the patches from x piece by piece (all of them at once would take K times
+        # the memory of x); dx needs only w.
+        self.x = x if self.needs_grad[1] else None
+        self.w = w if self.needs_grad[0] else None
+        y = _conv_forward(x, w, geometry, groups)
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, dy):
+        need_dx, need_dw, need_db = self.needs_grad
+        dx, dw = _conv_backward(dy, self.x, self.w, self.geometry, self.groups, self.x_shape,
+                                self.w_shape, need_dx, need_dw)
+        if dw is not None and self.flip:
+            dw = _flip(dw, len(self.geometry.kernel)).copy()
+        return dx, dw, _channel_sum(dy) if need_db else None
+
+
+class ConvTranspose(Op):
+    """The adjoint of Conv: x here has the shape of that convolution's output, y of its input."""
+
+    def forward(self, x, w, b, geometry, groups):
+        self.geometry, self.groups, self.x_shape, self.w_shape = geometry, groups, x.shape, w.shape
+        # d/dx is the convolution itself (needs w); d/dw is its weight gradient with x in the
+        # role of dy (needs x).
+        self.x = x if self.needs_grad[1] else None
+        self.w = w if self.needs_grad[0] else None
+        c_in = w.shape[-2] * groups
+        y_shape = (x.shape[0], *geometry.in_size, c_in)
+        y, _ = _conv_backward(x, None, w, geometry, groups, y_shape, w.shape, True, False)
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, dy):
+        need_dx, need_dw, need_db = self.needs_grad
+        dx = _conv_forward(dy, self.w, self.geometry, self.groups) if need_dx else None
+        dw = None
+        if need_dw:
+            _, dw = _conv_backward(self.x, dy, None, self.geometry, self.groups, dy.shape,
+                                   self.w_shape, False, True)
+        return dx, dw, _channel_sum(dy) if need_db else None
+
+
+class LocallyConnected(Op):
+    """Unshared weights: y[n, o, f] = b[o, f] + sum_{k,c} patches[n, o, k, c] * w[o, k, c, f]."""
+
+    def forward(self, x, w, b, geometry):
+        self.geometry, self.x_shape, self.w_shape = geometry, x.shape, w.shape
+        self.x = x if self.needs_grad[1] else None  # dw rebuilds the patches from x
+        self.w = w if self.needs_grad[0] else None
+        cols = self._patches(x)  # (P, N, K*C_in), P = prod(out)
+        y = np.empty((x.shape[0], *geometry.out_size, w.shape[-1]), dtype=x.dtype)
+        out = y.reshape(x.shape[0], cols.shape[0], -1).transpose(1, 0, 2)  # (P, N, C_out)
+        np.matmul(cols, self._weights(w), out=out)
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, dy):
+        need_dx, need_dw, need_db = self.needs_grad
+        g, n = self.geometry, self.x_shape[0]
+        dyp = dy.reshape(n, -1, dy.shape[-1]).transpose(1, 0, 2)  # (P, N, C_out)
+        dx = dw = None
+        if need_dw:
+            dw = (self._patches(self.x).transpose(0, 2, 1) @ dyp).reshape(self.w_shape)
+        if need_dx:
+            # (P, N, K*C_in) patch gradients, laid out as im2col's (N, *out, 1, *k, C_in)
+            dcols = np.empty((n, *g.out_size, 1, *g.kernel, self.x_shape[-1]), dy.dtype)
+            view = dcols.reshape(n, dyp.shape[0], -1).transpose(1, 0, 2)
+            np.matmul(dyp, self._weights(self.w).transpose(0, 2, 1), out=view)
+            dx = np.zeros(self.x_shape, dtype=dy.dtype)
+            _col2im(dcols, g, dx[..., None, :])
+        db = dy.sum(axis=0) if need_db else None
+        return dx, dw, db
+
+    def _patches(self, x):
+        g = self.geometry
+        cols = np.zeros((x.shape[0], *g.out_size, 1, *g.kernel, x.shape[-1]), dtype=x.dtype)
+        _im2col(x[..., None, :], g, cols)
+        return cols.reshape(x.shape[0], math.prod(g.out_size), -1).transpose(1, 0, 2)
+
+    def _weights(self, w):
+        return w.reshape(math.prod(self.geometry.out_size), -1, w.shape[-1])  # (P, K*C_in, C_out)
+
+
+# ===== validation ==============================================================================
+def _check_groups(op: str, groups) -> int:
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    return int(groups)
+
+
+def _check_bias(op: str, b, shape: tuple[int, ...], dtype, what: str):
+    if b is None:
+        return None
+    b = as_tensor(b)
+    if b.shape != shape:
+        raise ValueError(f"{op}: b must have shape {shape} ({what}), got {b.shape}")
+    return b if b.dtype == dtype else b.astype(dtype)
+
+
+def _check_conv(op: str, n: int, x, w, b, groups, transpose: bool = False):
+    """Validated (x, w, b, groups) of a convolution; w and b take x's dtype."""
+    x, w = as_tensor(x), as_tensor(w)
+    x_layout, w_layout = _LAYOUTS[n]
+    if transpose:  # x is laid out like the output of the convolution being transposed
+        x_layout = x_layout.replace("C_in", "C_out")
+    if x.ndim != n + 2:
+        raise ValueError(f"{op}: x must be {n + 2}-D {x_layout}, got shape {x.shape}")
+    if w.ndim != n + 2:
+        raise ValueError(f"{op}: w must be {n + 2}-D {w_layout}, got shape {w.shape}")
+    groups = _check_groups(op, groups)
+    c_in, c_out = w.shape[-2] * groups, w.shape[-1]
+    if c_out % groups:
+        raise ValueError(
+            f"{op}: groups={groups} must divide the kernel's C_out={c_out} (kernel shape "
+            f"{w.shape})"
+        )
+    have, want = x.shape[-1], (c_out if transpose else c_in)
+    if have % groups:
+        raise ValueError(
+            f"{op}: groups={groups} must divide the input's {have} channels (input shape "
+            f"{x.shape})"
+        )
+    if have != want:
+        maps = f"; the kernel maps {c_in} -> {c_out} channels" if transpose else ""
+        grouped = f" with groups={groups}" if groups > 1 else ""
+        raise ValueError(
+            f"{op}: input has {have} channels but the kernel expects {want}{grouped} (input "
+            f"shape {x.shape}, kernel shape {w.shape}){maps}"
+        )
+    if w.dtype != x.dtype:
+        w = w.astype(x.dtype)
+    size = c_in if transpose else c_out
+    b = _check_bias(op, b, (size,), x.dtype, f"one per {'input' if transpose else 'output'} "
+                    f"channel of kernel shape {w.shape}")
+    return x, w, b, groups
+
+
+def _geometry(op: str, n: int, in_size, kernel, stride, padding, dilation, strict=False):
+    stride = ntuple(stride, n, "stride", op)
+    dilation = ntuple(dilation, n, "dilation", op)
+    out, pads = conv_geometry(in_size, kernel, stride, padding, dilation, strict, op)
+    return _Geometry(tuple(in_size), out, tuple(kernel), stride, dilation, pads)
+
+
+# ===== public functions ========================================================================
+def _conv(op, n, x, w, b, stride, padding, dilation, groups, flip, strict) -> Tensor:
+    x, w, b, groups = _check_conv(op, n, x, w, b, groups)
+    g = _geometry(op, n, x.shape[1:-1], w.shape[:n], stride, padding, dilation, strict)
+    return Conv.apply(x, w, b, geometry=g, groups=groups, flip=bool(flip))
+
+
+def conv1d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=False,
+           strict=False) -> Tensor:
+    """1-D cross-correlation of a batch of sequences with a bank of filters (true convolution,
+    the kernel reversed, if flip).
+
+    y[n, i, f] = b[f] + sum_{u,c} w[u, c, f] * xp[n, i*s + u*d, g*C_in/G + c]
+    (xp: x zero-padded; g = f // (C_out/G), the group of filter f).
+
+    x: (N, L, C_in); w: (kL, C_in/groups, C_out); b: (C_out,) or None.
+    Returns (N, L_out, C_out), L_out = floor((L + p0 + p1 - d*(kL-1) - 1) / s) + 1.
+    padding: 'valid' | 'same' | 'full' | int | (int,) | ((start, end),). strict=True rejects a
+    stride that leaves the last inputs unused.
+
+    >>> conv1d(np.zeros((2, 100, 3)), np.zeros((5, 3, 8)), stride=2).shape
+    (2, 48, 8)
+    """
+    return _conv("conv1d", 1, x, w, b, stride, padding, dilation, groups, flip, strict)
+
+
+def conv2d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=False,
+           strict=False) -> Tensor:
+    """2-D cross-correlation of a batch of images with a bank of filters (true convolution, the
+    kernel flipped along both axes, if flip).
+
+    y[n, i, j, f] = b[f] + sum_{u,v,c} w[u, v, c, f] * xp[n, i*sH + u*dH, j*sW + v*dW, c']
+    (xp: x zero-padded; c' = g*C_in/G + c, g = f // (C_out/G) the group of filter f).
+
+    x: (N, H, W, C_in); w: (kH, kW, C_in/groups, C_out); b: (C_out,) or None.
+    Returns (N, H_out, W_out, C_out), H_out = floor((H + pH0 + pH1 - dH*(kH-1) - 1) / sH) + 1,
+    W_out likewise. padding: 'valid' | 'same' (TensorFlow: H_out = ceil(H / sH)) | 'full' | int
+    | (pH, pW) | ((pH0, pH1), (pW0, pW1)). groups == C_in is depthwise convolution.
+
+    >>> conv2d(np.zeros((2, 8, 8, 3)), np.zeros((3, 3, 3, 4)), padding="same").shape
+    (2, 8, 8, 4)
+    """
+    return _conv("conv2d", 2, x, w, b, stride, padding, dilation, groups, flip, strict)
+
+
+def conv3d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=False,
+           strict=False) -> Tensor:
+    """3-D cross-correlation of a batch of volumes (video, CT) with a bank of filters (true
+    convolution if flip).
+
+    y[n, t, i, j, f] = b[f] + sum_{r,u,v,c} w[r, u, v, c, f] * xp[n, t*sD + r*dD, i*sH + u*dH,
+    j*sW + v*dW, c'] (xp: x zero-padded; c' the channel c of filter f's group).
+
+    x: (N, D, H, W, C_in); w: (kD, kH, kW, C_in/groups, C_out); b: (C_out,) or None.
+    Returns (N, D_out, H_out, W_out, C_out), each O = floor((I + p0 + p1 - d*(k-1) - 1) / s) + 1.
+
+    >>> conv3d(np.zeros((1, 16, 32, 32, 3)), np.zeros((3, 3, 3, 3, 8)), padding=1).shape
+    (1, 16, 32, 32, 8)
+    """
+    return _conv("conv3d", 3, x, w, b, stride, padding, dilation, groups, flip, strict)
+
+
+def _conv_transpose(op, n, x, w, b, stride, padding, output_padding, dilation, groups) -> Tensor:
+    x, w, b, groups = _check_conv(op, n, x, w, b, groups, transpose=True)
+    stride = ntuple(stride, n, "stride", op)
+    dilation = ntuple(dilation, n, "dilation", op)
+    kernel = w.shape[:n]
+    out, pads = transpose_geometry(x.shape[1:-1], kernel, stride, padding, dilation,
+                                   output_padding, op)
+    g = _geometry(op, n, out, kernel, stride, pads, dilation)
+    assert g.out_size == x.shape[1:-1], (g, x.shape)  # the convolution maps `out` back to x
+    return ConvTranspose.apply(x, w, b, geometry=g, groups=groups)
+
+
+def conv_transpose1d(x, w, b=None, stride=1, padding="valid", output_padding=None, dilation=1,
+                     groups=1) -> Tensor:
+    """1-D transposed convolution: the adjoint of conv1d(., w) with the same arguments, so that
+    <conv1d(z, w), x> == <z, conv_transpose1d(x, w)> (upsampling by the stride).
+
+    y = sum over i, u of x[n, i, f] * w[u, c, f] placed at y[n, i*s + u*d - p0, c].
+
+    x: (N, L, C_out), laid out like the convolution's output; w: (kL, C_in/groups, C_out), the
+    kernel of the convolution being transposed; b: (C_in,) = (w.shape[-2]*groups,) or None.
+    Returns (N, L_out, C_in), L_out = (L - 1)*s - p0 - p1 + d*(kL-1) + 1 + output_padding
+    ('same': L*s).
+
+    >>> conv_transpose1d(np.zeros((2, 10, 8)), np.zeros((4, 3, 8)), stride=2).shape
+    (2, 22, 3)
+    """
+    return _conv_transpose("conv_transpose1d", 1, x, w, b, stride, padding, output_padding,
+                           dilation, groups)
+
+
+def conv_transpose2d(x, w, b=None, stride=1, padding="valid", output_padding=None, dilation=1,
+                     groups=1) -> Tensor:
+    """2-D transposed convolution ("deconvolution"): the adjoint of conv2d(., w) with the same
+    arguments, <conv2d(z, w), x> == <z, conv_transpose2d(x, w)>; it maps conv2d's output shape
+    back to its input shape (upsampling by the stride).
+
+    y[n, i*sH + u*dH - pH0, j*sW + v*dW - pW0, c] += x[n, i, j, f] * w[u, v, c, f]
+
+    x: (N, H, W, C_out); w: (kH, kW, C_in/groups, C_out), the kernel of the convolution being
+    transposed; b: (C_in,) = (w.shape[-2]*groups,) or None.
+    Returns (N, H_out, W_out, C_in), H_out = (H - 1)*sH - pH0 - pH1 + dH*(kH-1) + 1
+    + output_padding ('same': H*sH), W_out likewise.
+
+    >>> conv_transpose2d(np.zeros((2, 4, 4, 16)), np.zeros((3, 3, 3, 16)), stride=2,
+    ...                  padding="same").shape
+    (2, 8, 8, 3)
+    """
+    return _conv_transpose("conv_transpose2d", 2, x, w, b, stride, padding, output_padding,
+                           dilation, groups)
+
+
+def conv_transpose3d(x, w, b=None, stride=1, padding="valid", output_padding=None, dilation=1,
+                     groups=1) -> Tensor:
+    """3-D transposed convolution: the adjoint of conv3d(., w) with the same arguments.
+
+    y[n, t*sD + r*dD - pD0, i*sH + u*dH - pH0, j*sW + v*dW - pW0, c] += x[n, t, i, j, f]
+    * w[r, u, v, c, f]
+
+    x: (N, D, H, W, C_out); w: (kD, kH, kW, C_in/groups, C_out); b: (C_in,) or None.
+    Returns (N, D_out, H_out, W_out, C_in), each X = (I - 1)*s - p0 - p1 + d*(k-1) + 1
+    + output_padding ('same': I*s).
+
+    >>> conv_transpose3d(np.zeros((1, 2, 4, 4, 8)), np.zeros((2, 2, 2, 4, 8)), stride=2).shape
+    (1, 4, 8, 8, 4)
+    """
+    return _conv_transpose("conv_transpose3d", 3, x, w, b, stride, padding, output_padding,
+                           dilation, groups)
+
+
+def _locally_connected(op, n, x, w, b, stride, padding, dilation) -> Tensor:
+    x, w = as_tensor(x), as_tensor(w)
+    x_layout = _LAYOUTS[n][0]
+    w_layout = "(L_out, kL, C_in, C_out)" if n == 1 else "(H_out, W_out, kH, kW, C_in, C_out)"
+    if x.ndim != n + 2:
+        raise ValueError(f"{op}: x must be {n + 2}-D {x_layout}, got shape {x.shape}")
+    if w.ndim != 2 * n + 2:
+        raise ValueError(f"{op}: w must be {2 * n + 2}-D {w_layout}, got shape {w.shape}")
+    if x.shape[-1] != w.shape[-2]:
+        raise ValueError(
+            f"{op}: input has {x.shape[-1]} channels but the kernel expects {w.shape[-2]} "
+            f"(input shape {x.shape}, kernel shape {w.shape})"
+        )
+    g = _geometry(op, n, x.shape[1:-1], w.shape[n:2 * n], stride, padding, dilation)
+    if w.shape[:n] != g.out_size:
+        raise ValueError(
+            f"{op}: w has kernels for {w.shape[:n]} output positions but the input gives "
+            f"{g.out_size} (input shape {x.shape}, kernel shape {w.shape})"
+        )
+    if w.dtype != x.dtype:
+        w = w.astype(x.dtype)
+    b = _check_bias(op, b, (*g.out_size, w.shape[-1]), x.dtype,
+                    "one per output position and channel")
+    return LocallyConnected.apply(x, w, b, geometry=g)
+
+
+def locally_connected1d(x, w, b=None, stride=1, padding="valid", dilation=1) -> Tensor:
+    """1-D locally connected layer: a convolution whose weights are not shared, one kernel per
+    output position.
+
+    y[n, i, f] = b[i, f] + sum_{u,c} w[i, u, c, f] * xp[n, i*s + u*d, c]
+
+    x: (N, L, C_in); w: (L_out, kL, C_in, C_out); b: (L_out, C_out) or None.
+    Returns (N, L_out, C_out), L_out = floor((L + p0 + p1 - d*(kL-1) - 1) / s) + 1.
+
+    >>> locally_connected1d(np.zeros((2, 10, 3)), np.zeros((8, 3, 3, 4))).shape
+    (2, 8, 4)
+    """
+    return _locally_connected("locally_connected1d", 1, x, w, b, stride, padding, dilation)
+
+
+def locally_connected2d(x, w, b=None, stride=1, padding="valid", dilation=1) -> Tensor:
+    """2-D locally connected layer: a convolution whose weights are not shared, one kernel per
+    output position (DeepFace's unshared layers).
+
+    y[n, i, j, f] = b[i, j, f] + sum_{u,v,c} w[i, j, u, v, c, f] * xp[n, i*sH + u*dH,
+    j*sW + v*dW, c]
+
+    x: (N, H, W, C_in); w: (H_out, W_out, kH, kW, C_in, C_out); b: (H_out, W_out, C_out) or
+    None. Returns (N, H_out, W_out, C_out), sizes as in conv2d.
+
+    >>> locally_connected2d(np.zeros((2, 6, 6, 3)), np.zeros((4, 4, 3, 3, 3, 5))).shape
+    (2, 4, 4, 5)
+    """
+    return _locally_connected("locally_connected2d", 2, x, w, b, stride, padding, dilation)
+
+
+def toeplitz(w, input_shape: Sequence[int], stride=1, padding="valid", dilation=1,
+             flip=False) -> np.ndarray:
+    """The matrix M of a convolution without bias: conv(x[None], w).ravel() == M @ x.ravel().
+
+    Convolution is a linear map, hence a matrix: in 1-D each row is the kernel shifted one step
+    (stride) to the right of the row above, a Toeplitz matrix; in 2-D it is made of blocks that
+    are themselves Toeplitz, the doubly block circulant matrix of Goodfellow et al. ch. 9 (without
+    the wrap-around). Almost every entry is zero: an explicit, not a fast, view.
+
+    w: (kL, C_in, C_out) or (kH, kW, C_in, C_out); input_shape: (L, C_in) or (H, W, C_in).
+    Returns an ndarray (prod(out)*C_out, prod(input_shape)), rows and columns in channels-last
+    order; not differentiable.
+
+    >>> toeplitz(np.array([-1.0, 2.0, 1.0]).reshape(3, 1, 1), (5, 1)).astype(int)
+    array([[-1,  2,  1,  0,  0],
+           [ 0, -1,  2,  1,  0],
+           [ 0,  0, -1,  2,  1]])
+    """
+    op = "toeplitz"
+    w = w.data if isinstance(w, Tensor) else np.asarray(w)
+    if not np.issubdtype(w.dtype, np.floating):
+        w = w.astype(np.float32)
+    n = w.ndim - 2
+    if n not in (1, 2, 3):
+        raise ValueError(f"{op}: w must be 3-D (kL, C_in, C_out) or 4-D (kH, kW, C_in, C_out), "
+                         f"got shape {w.shape}")
+    input_shape = tuple(int(s) for s in input_shape)
+    if len(input_shape) != n + 1 or input_shape[-1] != w.shape[-2]:
+        raise ValueError(
+            f"{op}: input_shape must be (*spatial, C_in) with {n} spatial sizes and C_in="
+            f"{w.shape[-2]} for kernel shape {w.shape}, got {input_shape}"
+        )
+    g = _geometry(op, n, input_shape[:-1], w.shape[:n], stride, padding, dilation)
+    if flip:
+        w = _flip(w, n)
+    # The patches of an image holding its own flat index (from 1; 0 marks padding) say which
+    # input each (output position, tap, channel) reads: row p of M takes w[tap, c] there.
+    index = np.arange(1, math.prod(input_shape) + 1).reshape(1, *input_shape[:-1], 1, -1)
+    cols = np.zeros((1, *g.out_size, 1, *g.kernel, input_shape[-1]), dtype=index.dtype)
+    _im2col(index, g, cols)
+    cols = cols.reshape(math.prod(g.out_size), math.prod(g.kernel), input_shape[-1])
+    position, tap, channel = np.nonzero(cols)
+    m = np.zeros((cols.shape[0], w.shape[-1], math.prod(input_shape)), dtype=w.dtype)
+    m[position, :, cols[position, tap, channel] - 1] = w.reshape(-1, *w.shape[-2:])[tap, channel]
+    return m.reshape(-1, m.shape[-1])

@@ -1,0 +1,35 @@
+"""atomic_open: the target appears whole or not at all."""
+
+import pytest
+
+from striate.data._files import atomic_open
+
+
+def test_atomic_open_replaces_on_success(tmp_path):
+    target = tmp_path / "file.bin"
+    target.write_bytes(b"old")
+    with atomic_open(target) as f:
+        f.write(b"new")
+        assert target.read_bytes() == b"old"  # nothing visible until the block ends
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
+
+
+@pytest.mark.parametrize("error", [ValueError, KeyboardInterrupt])
+def test_atomic_open_failure_keeps_the_old_file_and_no_temporary(tmp_path, error):
+    target = tmp_path / "file.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(error):
+        with atomic_open(target) as f:
+            f.write(b"partial")
+            raise error("stop")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
+
+
+def test_atomic_open_failure_without_an_old_file(tmp_path):
+    with pytest.raises(OSError):
+        with atomic_open(tmp_path / "new.bin") as f:
+            f.write(b"partial")
+            raise OSError("connection reset")
+    assert list(tmp_path.iterdir()) == []
