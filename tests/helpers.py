@@ -23,7 +23,9 @@ def _assert_close(ours: np.ndarray, theirs: np.ndarray, what: str, rtol: float, 
     assert ours.shape == theirs.shape, (
         f"{what}: shape mismatch: ours={ours.shape} torch={theirs.shape}"
     )
-    assert ours.dtype == theirs.dtype, f"{what}: dtype mismatch: ours={ours.dtype} torch={theirs.dtype}"
+    assert ours.dtype == theirs.dtype, (
+        f"{what}: dtype mismatch: ours={ours.dtype} torch={theirs.dtype}"
+    )
     if not np.allclose(ours, theirs, rtol=rtol, atol=atol, equal_nan=True):
         diff = np.abs(ours.astype(np.float64) - theirs.astype(np.float64))
         worst = np.unravel_index(np.argmax(diff), diff.shape) if diff.ndim else ()

@@ -106,7 +106,8 @@ def test_ntuple():
 
 
 def test_kernel_larger_than_padded_input():
-    with pytest.raises(ValueError, match=r"conv2d: a 5-wide kernel .* larger than the padded input H"):
+    message = r"conv2d: a 5-wide kernel .* larger than the padded input H"
+    with pytest.raises(ValueError, match=message):
         arith.conv_geometry((3, 8), (5, 5), (1, 1), "valid", (1, 1), op="conv2d")
     # dilation widens the kernel: 3 taps at dilation 3 span 7 pixels
     with pytest.raises(ValueError, match="a 7-wide kernel"):

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as tF
-from tests.helpers import check_gradients
 
 from striate import Tensor
 from striate import functional as F
+from tests.helpers import check_gradients
 
 OPS = {
     "dropout": F.dropout,

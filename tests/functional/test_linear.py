@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 import torch.nn.functional as tF
-from tests.helpers import check_gradients, compare_with_torch
 
 from striate import Tensor
 from striate import functional as F
+from tests.helpers import check_gradients, compare_with_torch
 
 # (leading shape of x, in, out)
 DENSE_CASES = [((4,), 3, 5), ((1,), 7, 1), ((2, 6), 4, 3), ((2, 3, 5), 8, 6), ((), 5, 2),

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as tF
-from tests.helpers import check_gradients, compare_with_torch
 
 from striate import Tensor
 from striate import functional as F
+from tests.helpers import check_gradients, compare_with_torch
 
 
 def channels_first(t: torch.Tensor) -> torch.Tensor:

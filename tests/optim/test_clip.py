@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from tests.optim.reference import tolerances
 
 from striate import Tensor
 from striate.optim import clip_grad_norm, clip_grad_value
+from tests.optim.reference import tolerances
 
 SHAPES = [(3, 3, 2, 4), (7,), (5, 6), (2, 2)]
 

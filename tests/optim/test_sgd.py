@@ -5,10 +5,10 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from tests.optim.reference import run_against_torch
 
 from striate import Tensor
 from striate.optim import SGD
+from tests.optim.reference import run_against_torch
 
 
 def _configs():

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._files import atomic_open
+from .._files import atomic_open
 
 IDX_UBYTE = 0x08
 GZIP_MAGIC = b"\x1f\x8b"

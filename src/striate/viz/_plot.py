@@ -7,11 +7,11 @@ with os.replace, so a reader never sees half a PNG or GIF.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+
+from .._files import atomic_path
 
 
 def _missing(package: str) -> str:
@@ -38,23 +38,6 @@ def pillow():
     except ImportError as error:
         raise ImportError(_missing("Pillow")) from error
     return Image, ImageDraw, ImageFont
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `path` (same suffix); move it onto `path` on success."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A fresh name in the same folder (so os.replace stays on one file system), created by the
-    # writer itself so that the file gets the usual permissions.
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}{target.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> Path:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from striate.data._files import atomic_open
+from striate._files import atomic_open, atomic_path
 
 
 def test_atomic_open_replaces_on_success(tmp_path):
@@ -33,3 +33,13 @@ def test_atomic_open_failure_without_an_old_file(tmp_path):
             f.write(b"partial")
             raise OSError("connection reset")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_path_creates_the_folder_and_moves_the_file_into_place(tmp_path):
+    target = tmp_path / "new" / "picture.png"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp.suffix == ".png"
+        tmp.write_bytes(b"png")
+        assert not target.exists()
+    assert target.read_bytes() == b"png"
+    assert [p.name for p in target.parent.iterdir()] == ["picture.png"]
