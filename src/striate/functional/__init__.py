@@ -13,3 +13,4 @@ from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .norm import *  # noqa: F403
 from .pool import *  # noqa: F403
+from .shape import *  # noqa: F403

@@ -1,0 +1,190 @@
+"""Weight initializers, referenced by layers through their Keras names.
+
+An initializer is a callable `init(shape, dtype=np.float32, fans=None, rng=None) -> ndarray`.
+`fans` is (fan_in, fan_out); by default it is computed from a channels-last kernel shape as Keras
+does (`compute_fans`). Layers whose weight shape does not tell the fans (a bias, a locally
+connected kernel) pass them explicitly. Random draws come from one module-level generator, so
+`set_seed(seed)` makes model construction reproducible.
+
+    variance-scaling initializers (scale s, mode m, fan = fan_in | (fan_in + fan_out) / 2):
+    normal:  N(0, s / fan)            uniform: U(-sqrt(3 s / fan), sqrt(3 s / fan))
+    he_*: s = 2, fan_in;   glorot_*: s = 1, (fan_in + fan_out) / 2;   lecun_*: s = 1, fan_in
+
+The normal variants are untruncated.
+
+>>> set_seed(0)
+>>> glorot_uniform((3, 3, 16, 32)).shape
+(3, 3, 16, 32)
+>>> compute_fans((3, 3, 16, 32))
+(144, 288)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+__all__ = [
+    "INITIALIZERS",
+    "compute_fans",
+    "constant",
+    "generator",
+    "get",
+    "glorot_normal",
+    "glorot_uniform",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "ones",
+    "random_normal",
+    "random_uniform",
+    "set_seed",
+    "torch_default",
+    "zeros",
+]
+
+Initializer = Callable[..., np.ndarray]
+
+_generator = np.random.default_rng()
+
+
+def set_seed(seed: int | None) -> None:
+    """Reseed the generator behind every initializer and every layer's dropout generator."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+
+
+def generator() -> np.random.Generator:
+    """The module-level generator that initializers draw from (see `set_seed`)."""
+    return _generator
+
+
+def compute_fans(shape: Sequence[int]) -> tuple[int, int]:
+    """(fan_in, fan_out) of a weight, Keras's definitions for channels-last kernels.
+
+    (in, out): (in, out); (*k, C_in/groups, C_out): (prod(k) * C_in/groups, prod(k) * C_out);
+    a vector (n,): (n, n); a scalar: (1, 1). As in Keras and PyTorch, fan_out of a grouped
+    kernel is not divided by the groups.
+    """
+    shape = tuple(shape)
+    if not shape:
+        return 1, 1
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[:-2])
+    return receptive * shape[-2], receptive * shape[-1]
+
+
+def _scaled(scale: float, mode: str, distribution: str) -> Initializer:
+    """A variance-scaling initializer: variance scale / fan (see the module docstring)."""
+
+    def initializer(shape, dtype=np.float32, fans=None, rng=None) -> np.ndarray:
+        fan_in, fan_out = compute_fans(shape) if fans is None else fans
+        fan = fan_in if mode == "fan_in" else (fan_in + fan_out) / 2
+        variance = scale / max(fan, 1)
+        rng = _generator if rng is None else rng
+        if distribution == "normal":
+            values = rng.normal(0.0, math.sqrt(variance), size=tuple(shape))
+        else:
+            limit = math.sqrt(3 * variance)
+            values = rng.uniform(-limit, limit, size=tuple(shape))
+        return values.astype(dtype)
+
+    return initializer
+
+
+he_normal = _scaled(2.0, "fan_in", "normal")
+he_normal.__doc__ = "He et al. 2015: N(0, 2 / fan_in), for ReLU networks."
+he_uniform = _scaled(2.0, "fan_in", "uniform")
+he_uniform.__doc__ = "He et al. 2015: U(-sqrt(6 / fan_in), sqrt(6 / fan_in))."
+glorot_normal = _scaled(1.0, "fan_avg", "normal")
+glorot_normal.__doc__ = "Glorot and Bengio 2010: N(0, 2 / (fan_in + fan_out))."
+glorot_uniform = _scaled(1.0, "fan_avg", "uniform")
+glorot_uniform.__doc__ = (
+    "Glorot and Bengio 2010 (Keras's default): U(-sqrt(6 / (fan_in + fan_out)), same)."
+)
+lecun_normal = _scaled(1.0, "fan_in", "normal")
+lecun_normal.__doc__ = "LeCun 1998: N(0, 1 / fan_in)."
+lecun_uniform = _scaled(1.0, "fan_in", "uniform")
+lecun_uniform.__doc__ = "LeCun 1998: U(-sqrt(3 / fan_in), sqrt(3 / fan_in))."
+
+
+def torch_default(shape, dtype=np.float32, fans=None, rng=None) -> np.ndarray:
+    """PyTorch's default for Conv and Linear weights and biases: U(-1/sqrt(fan_in), same).
+
+    (kaiming_uniform with a=sqrt(5) gives exactly this bound.) For a bias, pass the fans of its
+    layer's weight.
+    """
+    fan_in, _ = compute_fans(shape) if fans is None else fans
+    bound = 1 / math.sqrt(max(fan_in, 1))
+    rng = _generator if rng is None else rng
+    return rng.uniform(-bound, bound, size=tuple(shape)).astype(dtype)
+
+
+def constant(value: float) -> Initializer:
+    """An initializer filling every entry with `value`.
+
+    >>> constant(0.1)((2,))
+    array([0.1, 0.1], dtype=float32)
+    """
+    value = float(value)
+
+    def initializer(shape, dtype=np.float32, fans=None, rng=None) -> np.ndarray:
+        return np.full(tuple(shape), value, dtype=dtype)
+
+    return initializer
+
+
+def zeros(shape, dtype=np.float32, fans=None, rng=None) -> np.ndarray:
+    """All zeros (Keras's default bias)."""
+    return np.zeros(tuple(shape), dtype=dtype)
+
+
+def ones(shape, dtype=np.float32, fans=None, rng=None) -> np.ndarray:
+    """All ones (batch norm's default scale)."""
+    return np.ones(tuple(shape), dtype=dtype)
+
+
+def random_normal(shape, dtype=np.float32, fans=None, rng=None) -> np.ndarray:
+    """N(0, 0.05^2), Keras's RandomNormal default."""
+    rng = _generator if rng is None else rng
+    return rng.normal(0.0, 0.05, size=tuple(shape)).astype(dtype)
+
+
+def random_uniform(shape, dtype=np.float32, fans=None, rng=None) -> np.ndarray:
+    """U(-0.05, 0.05), Keras's RandomUniform default (and its Embedding default)."""
+    rng = _generator if rng is None else rng
+    return rng.uniform(-0.05, 0.05, size=tuple(shape)).astype(dtype)
+
+
+INITIALIZERS: dict[str, Initializer] = {
+    "glorot_normal": glorot_normal,
+    "glorot_uniform": glorot_uniform,
+    "he_normal": he_normal,
+    "he_uniform": he_uniform,
+    "lecun_normal": lecun_normal,
+    "lecun_uniform": lecun_uniform,
+    "ones": ones,
+    "random_normal": random_normal,
+    "random_uniform": random_uniform,
+    "torch_default": torch_default,
+    "zeros": zeros,
+}
+
+
+def get(identifier, owner: str = "initializer") -> Initializer:
+    """The initializer named by `identifier` (a key of INITIALIZERS), or the callable itself.
+
+    owner: who asks, for the error message (e.g. "Conv2D: kernel_initializer").
+    """
+    if callable(identifier):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in INITIALIZERS:
+        return INITIALIZERS[identifier.lower()]
+    raise ValueError(
+        f"{owner}: unknown initializer {identifier!r}; use a callable or one of "
+        f"{', '.join(sorted(INITIALIZERS))}"
+    )
