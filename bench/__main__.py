@@ -2,7 +2,10 @@
 
 Runs alternate between the two libraries (so that load from other processes hits both alike),
 after warm-up runs; the table shows medians and ratio = torch time / striate time (above 1:
-striate is faster). Absolute times on a shared machine are noise; ratios are the result.
+striate is faster). Then the peak memory (RSS growth) of a ResNet-18 training step in each
+library, each measured in a fresh process, and the machine's float32 GEMM rate next to the
+rate the 3x3 convolution reaches. Absolute times on a shared machine are noise; ratios are the
+result.
 
     python -m bench [--only TEXT] [--repeat N] [--warmup N] [--json FILE]
 """
@@ -11,14 +14,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
+import subprocess
 import sys
 import time
 
 import numpy as np
 import torch
 
-from .workloads import WORKLOADS, Workload
+from .workloads import WORKLOADS, Unavailable, Workload
+
+MEMORY = "resnet18 training step peak memory"
+GEMM = "float32 GEMM rate"
 
 
 def measure(work: Workload, repeat: int, warmup: int, seed: int) -> dict:
@@ -36,17 +45,51 @@ def measure(work: Workload, repeat: int, warmup: int, seed: int) -> dict:
             fn()
             times[side].append(time.perf_counter() - start)
     ours_s, theirs_s = statistics.median(times["striate"]), statistics.median(times["torch"])
+    rate = (lambda s: work.flops / s / 1e9) if work.flops else (lambda s: None)
     return {
         "name": work.name,
         "striate_s": ours_s,
         "torch_s": theirs_s,
         "ratio": theirs_s / ours_s,
-        "striate_gflops": work.flops / ours_s / 1e9,
-        "torch_gflops": work.flops / theirs_s / 1e9,
+        "striate_gflops": rate(ours_s),
+        "torch_gflops": rate(theirs_s),
         "repeat": repeat,
         "striate_times": times["striate"],
         "torch_times": times["torch"],
     }
+
+
+def gemm_rate(size: int = 2048, repeat: int = 5) -> float:
+    """The machine's float32 matrix-product rate through NumPy's BLAS, GFLOP/s (median)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    out = a @ b
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        np.matmul(a, b, out=out)
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times) / 1e9
+
+
+def peak_memory() -> dict:
+    """Peak RSS growth of a ResNet-18 training step, one fresh process per framework."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    results = {}
+    for framework in ("striate", "torch"):
+        done = subprocess.run([sys.executable, "-m", "bench.memory", framework], cwd=root,
+                              capture_output=True, text=True, check=False)
+        lines = done.stdout.strip().splitlines()
+        if done.returncode or not lines:
+            results[framework] = {"error": done.stderr.strip().splitlines()[-1:]}
+        else:
+            results[framework] = json.loads(lines[-1])
+    return results
+
+
+def _fmt(value, width: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}.1f}"
 
 
 def main(argv=None) -> int:
@@ -61,27 +104,62 @@ def main(argv=None) -> int:
     if args.repeat < 1 or args.warmup < 0:
         parser.error("--repeat must be >= 1 and --warmup >= 0")
 
-    selected = [w for name, w in WORKLOADS.items()
-                if not args.only or any(text in name for text in args.only)]
-    if not selected:
-        parser.error(f"no workload matches {args.only}; known: {', '.join(WORKLOADS)}")
+    def wanted(name: str) -> bool:
+        return not args.only or any(text in name for text in args.only)
 
-    print(f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} "
-          f"threads); {args.repeat} runs per side after {args.warmup} warm-up runs")
-    width = max(len(w.name) for w in selected)
-    print(f"{'workload':<{width}}  {'striate ms':>10}  {'torch ms':>9}  {'ratio':>6}  "
-          f"{'striate GFLOP/s':>15}  {'torch GFLOP/s':>13}")
-    results = []
+    selected = [w for name, w in WORKLOADS.items() if wanted(name)]
+    extras = [name for name in (MEMORY, GEMM) if wanted(name)]
+    if not selected and not extras:
+        known = ", ".join([*WORKLOADS, MEMORY, GEMM])
+        parser.error(f"no workload matches {args.only}; known: {known}")
+
+    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; numpy "
+          f"{np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); "
+          f"{args.repeat} runs per side after {args.warmup} warm-up runs", flush=True)
+    report = {"numpy": np.__version__, "torch": torch.__version__,
+              "torch_threads": torch.get_num_threads(), "cores": os.cpu_count(),
+              "repeat": args.repeat, "warmup": args.warmup, "results": [], "skipped": {}}
+    if selected:
+        width = max(len(w.name) for w in selected)
+        print(f"{'workload':<{width}}  {'striate ms':>10}  {'torch ms':>9}  {'ratio':>6}  "
+              f"{'striate GFLOP/s':>15}  {'torch GFLOP/s':>13}")
     for work in selected:
-        r = measure(work, args.repeat, args.warmup, args.seed)
-        results.append(r)
+        try:
+            r = measure(work, args.repeat, args.warmup, args.seed)
+        except Unavailable as why:
+            print(f"{work.name:<{width}}  skipped: {why}", flush=True)
+            report["skipped"][work.name] = str(why)
+            continue
+        report["results"].append(r)
         print(f"{r['name']:<{width}}  {r['striate_s'] * 1e3:>10.1f}  {r['torch_s'] * 1e3:>9.1f}  "
-              f"{r['ratio']:>6.2f}  {r['striate_gflops']:>15.1f}  {r['torch_gflops']:>13.1f}",
-              flush=True)
+              f"{r['ratio']:>6.2f}  {_fmt(r['striate_gflops'], 15)}  "
+              f"{_fmt(r['torch_gflops'], 13)}", flush=True)
+
+    if GEMM in extras:
+        rate = report["gemm_gflops"] = gemm_rate()
+        line = f"\n{GEMM} (2048x2048 @ 2048x2048, NumPy's BLAS): {rate:.1f} GFLOP/s"
+        conv = next((r for r in report["results"] if "64->64" in r["name"]
+                     and r["name"].endswith("forward")), None)
+        if conv is not None:
+            line += (f"; {conv['name']} reaches {conv['striate_gflops']:.1f} GFLOP/s "
+                     f"({conv['striate_gflops'] / rate:.0%} of it), torch "
+                     f"{conv['torch_gflops']:.1f}")
+        print(line, flush=True)
+
+    if MEMORY in extras:
+        memory = report["memory"] = peak_memory()
+        ours, theirs = memory["striate"], memory["torch"]
+        if "peak_growth_mib" in ours and "peak_growth_mib" in theirs:
+            print(f"{MEMORY} (RSS growth, fresh process each): striate "
+                  f"{ours['peak_growth_mib']:.0f} MiB, torch {theirs['peak_growth_mib']:.0f} MiB, "
+                  f"striate/torch {ours['peak_growth_mib'] / theirs['peak_growth_mib']:.2f}")
+        else:
+            print(f"{MEMORY}: not measured: {ours.get('unavailable') or ours.get('error')} / "
+                  f"{theirs.get('unavailable') or theirs.get('error')}")
+
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"numpy": np.__version__, "torch": torch.__version__,
-                       "torch_threads": torch.get_num_threads(), "results": results}, f, indent=2)
+            json.dump(report, f, indent=2)
     return 0
 
 

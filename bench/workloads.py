@@ -8,6 +8,9 @@ thread count). Add one with the `workload` decorator:
     def _(rng):
         ...
         return striate_fn, torch_fn
+
+A builder that cannot run yet (a model not in striate's registry) raises `Unavailable`; the
+benchmark prints the reason and goes on.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as tF
 
 import striate.functional as F
 from striate import Tensor, no_grad
@@ -28,7 +32,11 @@ Pair = tuple[Callable[[], object], Callable[[], object]]
 class Workload:
     name: str
     build: Callable[[np.random.Generator], Pair]  # rng -> (striate_fn, torch_fn)
-    flops: float  # floating-point operations of one call (2 per multiply-add)
+    flops: float  # floating-point operations of one call (2 per multiply-add); 0: not counted
+
+
+class Unavailable(Exception):
+    """The workload cannot run in this tree (for instance its model is not registered)."""
 
 
 WORKLOADS: dict[str, Workload] = {}
@@ -47,36 +55,36 @@ def workload(name: str, flops: float):
 
 
 # ===== convolution =============================================================================
-def _conv2d_data(rng, n, size, c_in, c_out, k):
+def _conv2d_data(rng, n, size, c_in, c_out, k, groups):
     """Channels-last x, HWIO w, and the same numbers as torch NCHW / OIHW tensors."""
     x = rng.standard_normal((n, size, size, c_in), dtype=np.float32)
-    w = rng.standard_normal((k, k, c_in, c_out), dtype=np.float32)
-    w *= np.float32(1 / np.sqrt(k * k * c_in))  # He-like scale keeps activations O(1)
+    w = rng.standard_normal((k, k, c_in // groups, c_out), dtype=np.float32)
+    w *= np.float32(1 / np.sqrt(k * k * c_in // groups))  # He-like scale keeps outputs O(1)
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
     wt = torch.from_numpy(w).permute(3, 2, 0, 1).contiguous()
     return x, w, xt, wt
 
 
-def _conv2d_forward(n, size, c_in, c_out, k):
+def _conv2d_forward(n, size, c_in, c_out, k, groups):
     def build(rng):
-        x, w, xt, wt = _conv2d_data(rng, n, size, c_in, c_out, k)
+        x, w, xt, wt = _conv2d_data(rng, n, size, c_in, c_out, k, groups)
 
         def ours():
             with no_grad():
-                return F.conv2d(x, w, padding="same")
+                return F.conv2d(x, w, padding="same", groups=groups)
 
         def theirs():
             with torch.no_grad():
-                return torch.nn.functional.conv2d(xt, wt, padding=k // 2)
+                return torch.nn.functional.conv2d(xt, wt, padding=k // 2, groups=groups)
 
         return ours, theirs
 
     return build
 
 
-def _conv2d_train(n, size, c_in, c_out, k):
+def _conv2d_train(n, size, c_in, c_out, k, groups):
     def build(rng):
-        x, w, xt, wt = _conv2d_data(rng, n, size, c_in, c_out, k)
+        x, w, xt, wt = _conv2d_data(rng, n, size, c_in, c_out, k, groups)
         dy = rng.standard_normal((n, size, size, c_out), dtype=np.float32)
         dyt = torch.from_numpy(dy).permute(0, 3, 1, 2).contiguous()
         xt.requires_grad_(True)
@@ -84,12 +92,12 @@ def _conv2d_train(n, size, c_in, c_out, k):
 
         def ours():
             xs, ws = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
-            F.conv2d(xs, ws, padding="same").backward(dy)
+            F.conv2d(xs, ws, padding="same", groups=groups).backward(dy)
             return xs.grad, ws.grad
 
         def theirs():
             xt.grad = wt.grad = None
-            torch.nn.functional.conv2d(xt, wt, padding=k // 2).backward(dyt)
+            torch.nn.functional.conv2d(xt, wt, padding=k // 2, groups=groups).backward(dyt)
             return xt.grad, wt.grad
 
         return ours, theirs
@@ -97,12 +105,114 @@ def _conv2d_train(n, size, c_in, c_out, k):
     return build
 
 
-def _register_conv2d(n, size, c_in, c_out, k):
-    macs = n * size * size * c_in * c_out * k * k
-    shape = f"conv2d {k}x{k} {c_in}->{c_out} {size}x{size} b{n}"
-    workload(f"{shape} forward", 2 * macs)(_conv2d_forward(n, size, c_in, c_out, k))
+def _register_conv2d(n, size, c_in, c_out, k, groups=1, forward=True, label=""):
+    macs = n * size * size * c_in // groups * c_out * k * k
+    shape = f"conv2d{label} {k}x{k} {c_in}->{c_out} {size}x{size} b{n}"
+    if forward:
+        workload(f"{shape} forward", 2 * macs)(_conv2d_forward(n, size, c_in, c_out, k, groups))
     # backward: one product for dx and one for dw, each as large as the forward
-    workload(f"{shape} forward+backward", 6 * macs)(_conv2d_train(n, size, c_in, c_out, k))
+    workload(f"{shape} forward+backward", 6 * macs)(
+        _conv2d_train(n, size, c_in, c_out, k, groups))
 
 
 _register_conv2d(32, 56, 64, 64, 3)
+# MobileNetV2-sized layers: a 1x1 projection and a depthwise 3x3
+_register_conv2d(16, 56, 96, 24, 1, forward=False)
+_register_conv2d(16, 56, 144, 144, 3, groups=144, forward=False, label=" depthwise")
+
+
+# ===== pooling =================================================================================
+@workload("max_pool2d 3x3/2 112x112x64 b16 forward+backward", flops=0)
+def _max_pool(rng):
+    x = rng.standard_normal((16, 112, 112, 64), dtype=np.float32)
+    dy = rng.standard_normal((16, 56, 56, 64), dtype=np.float32)
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+    dyt = torch.from_numpy(dy).permute(0, 3, 1, 2).contiguous()
+
+    def ours():
+        xs = Tensor(x, requires_grad=True)
+        F.max_pool2d(xs, 3, stride=2, padding=1).backward(dy)
+        return xs.grad
+
+    def theirs():
+        xt.grad = None
+        torch.nn.functional.max_pool2d(xt, 3, stride=2, padding=1).backward(dyt)
+        return xt.grad
+
+    return ours, theirs
+
+
+# ===== models ==================================================================================
+def striate_model(name: str, **config):
+    """striate.models.create(name, **config), or Unavailable while the model is not there."""
+    try:
+        from striate import models
+    except ImportError as error:
+        raise Unavailable(f"striate.models cannot be imported ({error})") from None
+    if name not in models.names():
+        raise Unavailable(f"striate.models has no {name!r} yet")
+    return models.create(name, **config)
+
+
+def training_steps(name: str, n: int, shape: tuple[int, ...], classes: int,
+                   rng: np.random.Generator) -> Pair:
+    """One SGD step (forward, cross-entropy, backward, update) of model `name` on a fixed
+    batch, in striate and in torch."""
+    from striate.optim import SGD
+
+    from . import torch_models
+
+    model = striate_model(name, num_classes=classes).train()
+    optimizer = SGD(list(model.parameters()), lr=0.01, momentum=0.9)
+    x = rng.standard_normal((n, *shape), dtype=np.float32)
+    labels = rng.integers(0, classes, n)
+    torch_model = getattr(torch_models, name)(classes).train()
+    torch_optimizer = torch.optim.SGD(torch_model.parameters(), lr=0.01, momentum=0.9)
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+    labels_t = torch.from_numpy(labels)
+
+    def ours():
+        loss = F.cross_entropy(model(x), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def theirs():
+        loss = tF.cross_entropy(torch_model(xt), labels_t)
+        torch_optimizer.zero_grad()
+        loss.backward()
+        torch_optimizer.step()
+        return loss.item()
+
+    return ours, theirs
+
+
+def _inference(name: str, n: int, shape: tuple[int, ...]):
+    def build(rng):
+        from . import torch_models
+
+        model = striate_model(name).eval()
+        torch_model = getattr(torch_models, name)().eval()
+        x = rng.standard_normal((n, *shape), dtype=np.float32)
+        xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+
+        def ours():
+            with no_grad():
+                return model(x)
+
+        def theirs():
+            with torch.no_grad():
+                return torch_model(xt)
+
+        return ours, theirs
+
+    return build
+
+
+workload("lenet5_modern training step 28x28x1 b128", flops=0)(
+    lambda rng: training_steps("lenet5_modern", 128, (28, 28, 1), 10, rng))
+workload("resnet18 training step 32x32x3 b64", flops=0)(
+    lambda rng: training_steps("resnet18", 64, (32, 32, 3), 10, rng))
+workload("resnet50 inference 224x224x3 b1", flops=0)(_inference("resnet50", 1, (224, 224, 3)))
+workload("resnet50 inference 224x224x3 b16", flops=0)(_inference("resnet50", 16, (224, 224, 3)))

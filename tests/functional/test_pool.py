@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as tF
 from tests.helpers import check_gradients, compare_with_torch
 
-from striate import Tensor
+from striate import Tensor, _parallel
 from striate import functional as F
 from striate.arith import resolve_padding
 from striate.functional import pool
@@ -241,9 +241,9 @@ PARALLEL = {
 @pytest.mark.parametrize("op", PARALLEL)
 def test_parallel_batch_split_matches_torch(op, monkeypatch, rng):
     # Large enough to split the batch over threads; 3 threads give uneven slices of 5 rows.
-    monkeypatch.setattr(pool, "_THREADS", 3)
+    monkeypatch.setattr(_parallel, "THREADS", 3)
     x = rng.standard_normal((5, 48, 40, 64)).astype(np.float32)
-    assert 5 * 24 * 20 * 64 * 9 >= pool._MIN_PARALLEL_WORK
+    assert 5 * 24 * 20 * 64 * 9 >= _parallel.MIN_PARALLEL_WORK
     ours, theirs = PARALLEL[op]
     compare_with_torch(ours, lambda x: channels_last(theirs(channels_first(x))), [x], rng)
 

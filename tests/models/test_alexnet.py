@@ -3,7 +3,6 @@ import pytest
 
 from striate import functional as F
 from striate import models
-from striate.models import vgg
 from striate.nn import init
 
 
@@ -13,7 +12,7 @@ def zero_init(monkeypatch):
     for a 4096-wide dense layer is the slowest part of building these models."""
     for name in list(init.INITIALIZERS):
         monkeypatch.setitem(init.INITIALIZERS, name, init.zeros)
-    monkeypatch.setattr(vgg, "_normal", lambda rng, shape, dtype, std: np.zeros(shape, dtype))
+    monkeypatch.setattr(init, "_draw_normal", lambda rng, shape, dtype, std: np.zeros(shape, dtype))
 
 
 # torchvision's AlexNet state_dict (num_batches_tracked aside), shapes transposed to striate's

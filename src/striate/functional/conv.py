@@ -12,14 +12,19 @@ slice x[:, u*dH::sH, v*dW::sW] is what that tap of the kernel sees at every outp
   first spatial axis).
 - weight gradient: dw = cols^T @ dy, the patches rebuilt piece by piece (keeping them all would
   cost K times the input's memory).
-- input gradient (col2im): dcols = dy @ w^T, then each tap's slice is added back where it was read
-  (a slice-add per offset, never np.add.at). This is also the forward of the transposed
-  convolution, whose backward is the convolution forward and its weight gradient.
+- input gradient: at stride 1 a convolution of dy with the flipped kernel (its patches copied,
+  dx written once by the product); otherwise col2im: dcols = dy @ w^T, then each tap's slice is
+  added back where it was read (a slice-add per offset, never np.add.at). This is also the
+  forward of the transposed convolution, whose backward is the convolution forward and its
+  weight gradient.
 
 Padding is never built: each offset's slice is cut to the output positions whose tap lands inside
 the input, and the rest of `cols` stays zero. A 1x1 kernel without padding needs no copy (its
 patches are the input itself); depthwise convolution (groups == C_in) multiplies and adds the
-shifted slices directly, as patches would be K times larger than the work they save.
+shifted slices directly, as patches would be K times larger than the work they save; those
+passes split the batch over the shared thread pool (`striate._parallel`). The im2col path runs
+in the calling thread: BLAS already uses every core, and Python threads on top of it measured
+slower (and much slower when other processes load the machine).
 
 Output sizes and padding come from `arith` (DESIGN.md): O = floor((I + P_start + P_end
 - d*(K - 1) - 1) / S) + 1.
@@ -30,13 +35,12 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 
+from .. import _parallel
 from ..arith import conv_geometry, ntuple, transpose_geometry
 from ..tensor import Op, Tensor, as_tensor
 
@@ -60,7 +64,8 @@ _LAYOUTS = {1: ("(N, L, C_in)", "(kL, C_in/groups, C_out)"),
 # builds them and the product that reads them. Measured on (32, 56, 56, 64) 3x3: 2-8 MiB pieces
 # are equally fast, 30 MiB ones 10% slower.
 _PIECE_BYTES = 8 << 20
-_THREADS = min(2, os.cpu_count() or 1)
+# Samples per block of the depthwise passes: each tap's pass re-reads the block's output.
+_BLOCK_BYTES = 2 << 20
 
 
 # ===== geometry ================================================================================
@@ -153,16 +158,6 @@ def _pieces(g: _Geometry, n: int, bytes_per_position: int) -> list[_Piece]:
             for i in range(n) for piece, inp, out in bands]
 
 
-@functools.cache
-def _executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(_THREADS, thread_name_prefix="striate-conv")
-
-
-if hasattr(os, "register_at_fork"):
-    # A forked child (a data-loading worker) has none of the parent's threads: start afresh.
-    os.register_at_fork(after_in_child=_executor.cache_clear)
-
-
 # ===== patches: im2col and col2im ==============================================================
 def _im2col(x: np.ndarray, g: _Geometry, cols: np.ndarray) -> None:
     """Copy every tap's slice of x (n, *in, G, C_in/G) into cols (n, *out, G, *k, C_in/G).
@@ -213,7 +208,7 @@ def _patch_matrix(x: np.ndarray, g: _Geometry, groups: int, buffer) -> np.ndarra
 
 
 class _Buffers:
-    """One zeroed patch buffer per geometry, reused across the pieces a thread works on."""
+    """One zeroed patch buffer per geometry, reused across the pieces of one call."""
 
     def __init__(self, x_shape: tuple[int, ...], groups: int, dtype):
         self.tail = (groups, x_shape[-1] // groups)
@@ -227,21 +222,6 @@ class _Buffers:
             make = np.empty if _taps(g)[1] else np.zeros
             buf = self.cache[g] = make(shape, self.dtype)
         return buf[:n]
-
-
-def _run(pieces: list[_Piece], work) -> list:
-    """work(pieces) over the pieces, split between the threads by whole samples (pieces of one
-    sample share input rows). NumPy releases the GIL in its copies and products."""
-    if _THREADS == 1 or len(pieces) < 2 * _THREADS:
-        return [work(pieces)]
-    starts = [p.batch.start for p in pieces]
-    cuts = [0]
-    for t in range(1, _THREADS):
-        target = starts[len(pieces) * t // _THREADS]
-        cuts.append(starts.index(target))
-    cuts.append(len(pieces))
-    parts = [pieces[a:b] for a, b in itertools.pairwise(cuts) if b > a]
-    return list(_executor().map(work, parts))
 
 
 # ===== the convolution core ====================================================================
@@ -260,101 +240,180 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, groups: int) -> np
     wg = _group_weights(w, groups)
     item = x.dtype.itemsize * math.prod(g.kernel) * x.shape[-1]
 
-    def work(pieces):
-        buffers = _Buffers(x.shape, groups, x.dtype)
-        for p in pieces:
-            cols = _patch_matrix(xg[p.batch, p.inp], p.geometry, groups, buffers)
-            out = y[p.batch, p.out].reshape(-1, groups, c_out // groups).transpose(1, 0, 2)
-            _grouped_matmul(cols, wg, out)
-
-    _run(_pieces(g, n, item), work)
+    buffers = _Buffers(x.shape, groups, x.dtype)
+    for p in _pieces(g, n, item):
+        cols = _patch_matrix(xg[p.batch, p.inp], p.geometry, groups, buffers)
+        out = y[p.batch, p.out].reshape(-1, groups, c_out // groups).transpose(1, 0, 2)
+        _grouped_matmul(cols, wg, out)
     return y
+
+
+def _adjoint(w: np.ndarray, g: _Geometry, groups: int):
+    """For a stride-1 convolution, the kernel and geometry of the convolution that computes its
+    input gradient: dx = conv(dy, w'), w' the kernel flipped with C_in and C_out swapped in each
+    group, padded by d*(k-1) - p on each side; None when a pad exceeds d*(k-1) (that would be a
+    crop).
+
+    Gathering dx this way copies dy's patches and writes dx once from the product, where col2im
+    adds every tap into dx: about a third faster.
+    """
+    reach = [d * (k - 1) for k, d in zip(g.kernel, g.dilation, strict=True)]
+    if any(s != 1 for s in g.stride) or any(
+        p > r for pair, r in zip(g.pads, reach, strict=True) for p in pair
+    ):
+        return None
+    n = len(g.kernel)
+    c_in_g, c_out = w.shape[-2], w.shape[-1]
+    flipped = _flip(w, n).reshape(*g.kernel, c_in_g, groups, c_out // groups)
+    # (*k, C_in/G, G, C_out/G) -> (*k, C_out/G, G, C_in/G) -> (*k, C_out/G, C_in)
+    w_adj = np.ascontiguousarray(np.swapaxes(flipped, n, n + 2)).reshape(
+        *g.kernel, c_out // groups, c_in_g * groups)
+    pads = tuple((r - p0, r - p1) for (p0, p1), r in zip(g.pads, reach, strict=True))
+    return w_adj, _Geometry(g.out_size, g.in_size, g.kernel, g.stride, g.dilation, pads)
 
 
 def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_dx, need_dw):
     """(dx, dw) of y = conv(x, w) given dy (N, *out, C_out); None for what is not needed.
 
-    Both come from one walk over the pieces: each piece's patches serve dw = cols^T @ dy, then
-    the same buffer's shape receives dcols = dy @ w^T, scattered back into dx by col2im.
+    dw = cols^T @ dy, the patches rebuilt piece by piece. dx: at stride 1 a convolution of dy
+    (`_adjoint`); otherwise dcols = dy @ w^T per piece, scattered back into dx by col2im.
     """
     n, c_in, c_out = x_shape[0], x_shape[-1], w_shape[-1]
     dtype = dy.dtype
-    dx = np.zeros(x_shape, dtype=dtype) if need_dx else None
     if _is_depthwise(x_shape, groups):
+        dx = np.zeros(x_shape, dtype=dtype) if need_dx else None
         dw = _depthwise_backward(dy, x, w, g, c_in, dx, need_dw)
         return dx, dw
+    dx = None
+    if need_dx:
+        adjoint = _adjoint(w, g, groups)
+        if adjoint is not None:
+            dx = _conv_forward(dy, *adjoint, groups)
+            need_dx = False
+        else:
+            dx = np.zeros(x_shape, dtype=dtype)
+    if not (need_dx or need_dw):
+        return dx, None
     xg = _split_groups(x, groups) if need_dw else None
     dxg = _split_groups(dx, groups) if need_dx else None
-    wg_t = _group_weights(w, groups).transpose(0, 2, 1) if need_dx else None  # (G, C_out/G, KC)
+    # (G, C_out/G, K*C_in/G), contiguous: BLAS is slower on a transposed right-hand side here
+    wg_t = np.ascontiguousarray(_group_weights(w, groups).transpose(0, 2, 1)) if need_dx else None
     k_cin = math.prod(g.kernel) * c_in // groups
     item = dtype.itemsize * math.prod(g.kernel) * c_in
 
-    def work(pieces):
-        buffers = _Buffers(x_shape, groups, dtype)
-        dw_part = np.zeros((groups, k_cin, c_out // groups), dtype=dtype) if need_dw else None
-        scratch = np.empty_like(dw_part) if need_dw else None
-        grads = {}  # a second buffer per geometry for dcols: the patch buffer must keep its zeros
-        for p in pieces:
-            pg = p.geometry
-            m = (p.batch.stop - p.batch.start) * math.prod(pg.out_size)
-            dyp = dy[p.batch, p.out].reshape(m, groups, c_out // groups).transpose(1, 0, 2)
-            if need_dw:
-                cols = _patch_matrix(xg[p.batch, p.inp], pg, groups, buffers)  # (G, m, KC)
-                _grouped_matmul(cols.transpose(0, 2, 1), dyp, scratch)
-                dw_part += scratch
-            if need_dx:
-                if pg.pointwise:
-                    # The patches are the input's strided positions: write dcols there directly.
-                    target = dxg[(p.batch, *(slice(None, None, s) for s in pg.stride))]
-                    dcols = np.matmul(dyp, wg_t).transpose(1, 0, 2)  # (m, G, C_in/G)
-                    target[...] = dcols.reshape(target.shape)
-                    continue
-                shape = (p.batch.stop - p.batch.start, *pg.out_size, groups, *pg.kernel,
-                         c_in // groups)
-                buf = grads.get(pg)
-                if buf is None or buf.shape[0] < shape[0]:
-                    buf = grads[pg] = np.empty(shape, dtype=dtype)
-                dcols = buf[: shape[0]]
-                _grouped_matmul(dyp, wg_t, dcols.reshape(m, groups, k_cin).transpose(1, 0, 2))
-                _col2im(dcols, pg, dxg[p.batch, p.inp])
-        return dw_part
-
-    parts = _run(_pieces(g, n, item), work)
-    dw = None
-    if need_dw:
-        dw = functools.reduce(np.add, parts)  # (G, K*C_in/G, C_out/G)
-        dw = dw.transpose(1, 0, 2).reshape(w_shape)
+    buffers = _Buffers(x_shape, groups, dtype)
+    dw = np.zeros((groups, k_cin, c_out // groups), dtype=dtype) if need_dw else None
+    scratch = np.empty_like(dw) if need_dw else None
+    grads = {}  # a second buffer per geometry for dcols: the patch buffer must keep its zeros
+    for p in _pieces(g, n, item):
+        pg = p.geometry
+        m = (p.batch.stop - p.batch.start) * math.prod(pg.out_size)
+        dyp = dy[p.batch, p.out].reshape(m, groups, c_out // groups).transpose(1, 0, 2)
+        if need_dw:
+            cols = _patch_matrix(xg[p.batch, p.inp], pg, groups, buffers)  # (G, m, KC)
+            _grouped_matmul(cols.transpose(0, 2, 1), dyp, scratch)
+            dw += scratch
+        if need_dx:
+            if pg.pointwise:
+                # The patches are the input's strided positions: write dcols there directly.
+                target = dxg[(p.batch, *(slice(None, None, s) for s in pg.stride))]
+                dcols = np.matmul(dyp, wg_t).transpose(1, 0, 2)  # (m, G, C_in/G)
+                target[...] = dcols.reshape(target.shape)
+                continue
+            shape = (p.batch.stop - p.batch.start, *pg.out_size, groups, *pg.kernel,
+                     c_in // groups)
+            buf = grads.get(pg)
+            if buf is None or buf.shape[0] < shape[0]:
+                buf = grads[pg] = np.empty(shape, dtype=dtype)
+            dcols = buf[: shape[0]]
+            _grouped_matmul(dyp, wg_t, dcols.reshape(m, groups, k_cin).transpose(1, 0, 2))
+            _col2im(dcols, pg, dxg[p.batch, p.inp])
+    if dw is not None:
+        dw = dw.transpose(1, 0, 2).reshape(w_shape)  # (G, K*C_in/G, C_out/G) -> (*k, C_in/G, C_out)
     return dx, dw
+
+
+def _full_tap_first(g: _Geometry) -> tuple[list[_Tap], bool]:
+    """The taps with one that covers every output first (it can initialise the result), if any
+    does, and whether it does."""
+    taps = list(_taps(g)[0])
+    full = [i for i, t in enumerate(taps)
+            if all(sl.start == 0 and sl.stop == o for sl, o in zip(t.out, g.out_size,
+                                                                   strict=True))]
+    if full:
+        taps.insert(0, taps.pop(full[0]))
+    return taps, bool(full)
+
+
+def _blocks(rows: slice, sample_bytes: int) -> list[slice]:
+    """rows cut into blocks of samples that fit `_BLOCK_BYTES` (at least one sample each): the
+    tap-by-tap passes of depthwise convolution then run in cache."""
+    step = max(1, _BLOCK_BYTES // max(sample_bytes, 1))
+    return [slice(i, min(i + step, rows.stop)) for i in range(rows.start, rows.stop, step)]
 
 
 def _depthwise_forward(x, w, g: _Geometry, y) -> None:
     """y[..., c*m + j] = sum over taps of x[tap slice][..., c] * w[tap, 0, c*m + j]: a
-    multiply-add of shifted slices per tap (m = C_out / C_in filters per channel)."""
+    multiply-add of shifted slices per tap (m = C_out / C_in filters per channel), the batch
+    split over the threads."""
     c = x.shape[-1]
     ym = _split_groups(y, c)  # (N, *out, C_in, m)
     wm = _split_groups(w[..., 0, :], c)  # (*k, C_in, m)
-    ym[...] = 0
+    taps, first_full = _full_tap_first(g)
     every = (slice(None),)
-    for tap in _taps(g)[0]:
-        ym[every + tap.out] += x[every + tap.inp][..., None] * wm[tap.offset]
+
+    def run(rows):
+        product = None
+        for block in _blocks(rows, y[0].nbytes):
+            yr, xr = ym[block], x[block][..., None]
+            if product is None or product.shape[0] != yr.shape[0]:
+                product = np.empty_like(yr)
+            if not first_full:
+                yr.fill(0)
+            for i, tap in enumerate(taps):
+                if i == 0 and first_full:
+                    np.multiply(xr[every + tap.inp], wm[tap.offset], out=yr)
+                    continue
+                out = every + tap.out
+                yr[out] += np.multiply(xr[every + tap.inp], wm[tap.offset], out=product[out])
+
+    _parallel.over_batch(run, x.shape[0], y.size * len(taps))
 
 
 def _depthwise_backward(dy, x, w, g: _Geometry, c_in: int, dx, need_dw):
     """Add the input gradient into dx (when given) and return dw (when needed) of the depthwise
     convolution, tap by tap: dx[tap slice][..., c] += sum_j dy[..., c, j] * w[tap, 0, c*m + j]
-    and dw[tap, 0, c*m + j] = sum over positions of x[tap slice][..., c] * dy[..., c, j]."""
+    and dw[tap, 0, c*m + j] = sum over positions of x[tap slice][..., c] * dy[..., c, j].
+    The batch is split over the threads; each returns its share of dw."""
     dym = _split_groups(dy, c_in)  # (N, *out, C_in, m)
+    m = dym.shape[-1]
     wm = _split_groups(w[..., 0, :], c_in) if dx is not None else None  # (*k, C_in, m)
-    dw = np.zeros((*g.kernel, c_in, dy.shape[-1] // c_in), dtype=dy.dtype) if need_dw else None
     every = (slice(None),)
     lead = "nxyz"[: dy.ndim - 1]  # the batch and spatial axes, summed over for dw
-    for tap in _taps(g)[0]:
-        d = dym[every + tap.out]
-        if dx is not None:
-            dx[every + tap.inp] += np.einsum("...cj,cj->...c", d, wm[tap.offset])
-        if need_dw:
-            dw[tap.offset] = np.einsum(f"{lead}c,{lead}cj->cj", x[every + tap.inp], d)
-    return None if dw is None else dw.reshape(*g.kernel, 1, -1)
+
+    def run(rows):
+        dw = np.zeros((*g.kernel, c_in, m), dtype=dy.dtype) if need_dw else None
+        product = None
+        for block in _blocks(rows, dy[0].nbytes):
+            d_rows = dym[block]
+            if dx is not None and (product is None or product.shape[0] != d_rows.shape[0]):
+                product = np.empty(d_rows.shape[:-1], dtype=dy.dtype)
+            for tap in _taps(g)[0]:
+                d = d_rows[every + tap.out]
+                if dx is not None:
+                    out = product[every + tap.out]
+                    if m == 1:
+                        np.multiply(d[..., 0], wm[tap.offset][..., 0], out=out)
+                    else:
+                        np.einsum("...cj,cj->...c", d, wm[tap.offset], out=out)
+                    dx[block][every + tap.inp] += out
+                if need_dw:
+                    dw[tap.offset] += np.einsum(f"{lead}c,{lead}cj->cj",
+                                                x[block][every + tap.inp], d)
+        return dw
+
+    parts = _parallel.over_batch(run, dy.shape[0], dy.size * len(_taps(g)[0]))
+    return functools.reduce(np.add, parts).reshape(*g.kernel, 1, -1) if need_dw else None
 
 
 def _flip(w: np.ndarray, n: int) -> np.ndarray:

@@ -23,13 +23,12 @@ import functools
 import itertools
 import math
 import numbers
-import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 
+from .._parallel import over_batch
 from ..arith import conv_geometry, ntuple, resolve_padding
 from ..tensor import Op, Tensor, as_tensor
 
@@ -123,33 +122,6 @@ def _real(op: str, name: str, value, minimum: float, inclusive: bool) -> float:
     return value
 
 
-# ===== running over the batch on every core ====================================================
-_THREADS = getattr(os, "process_cpu_count", os.cpu_count)() or 1
-_MIN_PARALLEL_WORK = 1 << 20  # elements touched; below this, threads cost more than they save
-
-
-@functools.cache
-def _executor() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(_THREADS, thread_name_prefix="striate-pool")
-
-
-if hasattr(os, "register_at_fork"):
-    # A forked child (a data-loading worker) has none of the parent's threads: start afresh.
-    os.register_at_fork(after_in_child=_executor.cache_clear)
-
-
-def _over_batch(fn: Callable[[slice], None], n: int, work: int) -> None:
-    """fn(rows) for slices of the batch that cover [0, n), one per core when the work (elements
-    touched) repays the threads. NumPy releases the GIL inside its loops, so the slices run in
-    parallel; fn must write only its own rows."""
-    chunks = min(n, _THREADS) if work >= _MIN_PARALLEL_WORK else 1
-    if chunks <= 1:
-        fn(slice(0, n))
-        return
-    bounds = [n * i // chunks for i in range(chunks + 1)]
-    list(_executor().map(fn, [slice(a, b) for a, b in itertools.pairwise(bounds)]))
-
-
 # ===== the N-d window core =====================================================================
 class _Span(NamedTuple):
     """What one window offset reads: y[out] takes x[inp] (index tuples over (N, *spatial, C))."""
@@ -216,7 +188,7 @@ def _window_sum(x: np.ndarray, windows: _Windows, spans: list[_Span], weights=No
             else:
                 acc[span.out] += term
 
-    _over_batch(run, x.shape[0], total.size * len(spans))
+    over_batch(run, x.shape[0], total.size * len(spans))
     return total
 
 
@@ -247,7 +219,7 @@ def _scatter(shape, dtype, windows: _Windows, spans: list[_Span],
             else:
                 dr[span.inp] += part
 
-    _over_batch(run, shape[0], math.prod(windows.out) * shape[0] * shape[-1] * len(spans))
+    over_batch(run, shape[0], math.prod(windows.out) * shape[0] * shape[-1] * len(spans))
     return dx
 
 
@@ -264,61 +236,105 @@ def _first_reaching(windows: _Windows, dtype) -> np.ndarray:
     return index.astype(dtype)
 
 
+def _axis_windows(windows: _Windows, spatial: Sequence[int]) -> list[_Windows]:
+    """The window as a sequence of one-axis windows, last axis first, leaving out axes it does
+    not touch. Max pooling is separable: the maximum over the last axis, then over the one
+    before, ..., is the window's maximum, and taking the first maximum at each step picks the
+    window's first maximum in window (row-major) order. Each step reads its input once per
+    offset along one axis only: 3 + 3 passes instead of 9 for a 3x3 window."""
+    n = len(windows.size)
+    stages = []
+    current = list(spatial)
+    for a in reversed(range(n)):
+        k, s, pads, o = windows.size[a], windows.stride[a], windows.pads[a], windows.out[a]
+        if k == 1 and s == 1 and pads == (0, 0):
+            continue
+        stages.append(_Windows(
+            tuple(k if i == a else 1 for i in range(n)),
+            tuple(s if i == a else 1 for i in range(n)),
+            tuple(pads if i == a else (0, 0) for i in range(n)),
+            tuple(o if i == a else size for i, size in enumerate(current)),
+        ))
+        current[a] = o
+    return stages
+
+
+def _max_stage(x: np.ndarray, windows: _Windows, track: bool):
+    """Max pooling of x over `windows`: y, the window-order index of each window's first
+    maximum (None unless track), and the spans (for backward)."""
+    spans = _spans(windows, x.shape[1:-1])
+    y = np.empty((x.shape[0], *windows.out, x.shape[-1]), dtype=x.dtype)
+    dtype = np.min_scalar_type(math.prod(windows.size) - 1)
+    argmax = np.empty(y.shape, dtype=dtype) if track else None
+    first = spans[0].full
+    start = None if first else _first_reaching(windows, dtype)
+
+    def run(rows):
+        yr, xr = y[rows], x[rows]
+        if first:
+            np.copyto(yr, xr[spans[0].inp])
+        else:
+            yr.fill(-np.inf)
+        if track:
+            # Start at the first element of the window that is not padding, as PyTorch.
+            arg = argmax[rows]
+            np.copyto(arg, spans[0].index if first else start)
+            better = np.empty(yr.shape, dtype=bool)
+            candidate = np.empty_like(arg)
+        for span in spans[1:] if first else spans:
+            view, target = xr[span.inp], yr[span.out]
+            if track:
+                # A later offset takes over only when strictly larger, so ties go to the
+                # first (as PyTorch). Offsets come in window order, so the latest take-over
+                # has the largest index: a running maximum of better * index tracks it
+                # (fast uint8 arithmetic, where boolean-mask assignment is much slower).
+                b, c, a = better[span.out], candidate[span.out], arg[span.out]
+                np.greater(view, target, out=b)
+                np.multiply(b, dtype.type(span.index), out=c)
+                np.maximum(a, c, out=a)
+            np.maximum(target, view, out=target)
+
+    over_batch(run, x.shape[0], y.size * len(spans))
+    return y, argmax, spans
+
+
+def _route_stage(dy: np.ndarray, argmax: np.ndarray, shape, windows: _Windows, spans):
+    """The gradient of a `_max_stage` input (shape): dy routed to each window's maximum."""
+
+    def parts(rows):
+        dyr, arg = dy[rows], argmax[rows]
+        hit = np.empty(dyr.shape, dtype=bool)
+        routed = np.empty_like(dyr)
+        return (
+            np.multiply(dyr[span.out], np.equal(arg[span.out], span.index, out=hit[span.out]),
+                        out=routed[span.out])
+            for span in spans
+        )
+
+    return _scatter(shape, dy.dtype, windows, spans, parts)
+
+
 class MaxPool(Op):
-    """y = max over the window of x padded with -inf; dy goes to the first maximum."""
+    """y = max over the window of x padded with -inf; dy goes to the first maximum.
+
+    Computed one axis at a time (`_axis_windows`); backward routes dy back through the axes in
+    reverse, each step keeping the index of its winners (all backward needs, with the shapes).
+    """
 
     def forward(self, x, windows):
-        spans = _spans(windows, x.shape[1:-1])
-        y = np.empty((x.shape[0], *windows.out, x.shape[-1]), dtype=x.dtype)
         track = self.needs_grad[0]
-        # Window-order index of each window's winner: all backward needs (with the geometry).
-        dtype = np.min_scalar_type(math.prod(windows.size) - 1)
-        self.argmax = np.empty(y.shape, dtype=dtype) if track else None
-        self.shape, self.windows, self.spans = x.shape, windows, spans
-        first = spans[0].full
-        start = None if first else _first_reaching(windows, dtype)
-
-        def run(rows):
-            yr, xr = y[rows], x[rows]
-            if first:
-                np.copyto(yr, xr[spans[0].inp])
-            else:
-                yr.fill(-np.inf)
-            if track:
-                # Start at the first element of the window that is not padding, as PyTorch.
-                argmax = self.argmax[rows]
-                np.copyto(argmax, spans[0].index if first else start)
-                better = np.empty(yr.shape, dtype=bool)
-                candidate = np.empty_like(argmax)
-            for span in spans[1:] if first else spans:
-                view, target = xr[span.inp], yr[span.out]
-                if track:
-                    # A later offset takes over only when strictly larger, so ties go to the
-                    # first (as PyTorch). Offsets come in window order, so the latest take-over
-                    # has the largest index: a running maximum of better * index tracks it
-                    # (fast uint8 arithmetic, where boolean-mask assignment is much slower).
-                    b, c, a = better[span.out], candidate[span.out], argmax[span.out]
-                    np.greater(view, target, out=b)
-                    np.multiply(b, dtype.type(span.index), out=c)
-                    np.maximum(a, c, out=a)
-                np.maximum(target, view, out=target)
-
-        _over_batch(run, x.shape[0], y.size * len(spans))
-        return y
+        self.stages = []
+        for stage in _axis_windows(windows, x.shape[1:-1]):
+            shape = x.shape
+            x, argmax, spans = _max_stage(x, stage, track)
+            self.stages.append((shape, stage, argmax, spans))
+        # A window of one element on every axis (size 1, stride 1) leaves x as it is.
+        return x.copy() if not self.stages else x
 
     def backward(self, dy):
-        def parts(rows):
-            dyr, argmax = dy[rows], self.argmax[rows]
-            hit = np.empty(dyr.shape, dtype=bool)
-            routed = np.empty_like(dyr)
-            return (
-                np.multiply(dyr[span.out],
-                            np.equal(argmax[span.out], span.index, out=hit[span.out]),
-                            out=routed[span.out])
-                for span in self.spans
-            )
-
-        return (_scatter(self.shape, dy.dtype, self.windows, self.spans, parts),)
+        for shape, stage, argmax, spans in reversed(self.stages):
+            dy = _route_stage(dy, argmax, shape, stage, spans)
+        return (dy if self.stages else dy.copy(),)
 
 
 def _max_pool(op: str, n: int, x, size, stride, padding) -> Tensor:

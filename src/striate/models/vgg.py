@@ -9,10 +9,6 @@ any input of at least 32x32.
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from striate.models.registry import register
 from striate.nn import (
     AdaptiveAvgPool2D,
@@ -41,28 +37,7 @@ CONFIGS: dict[str, tuple] = {
 }
 
 
-def _normal(rng: np.random.Generator, shape, dtype, std: float) -> np.ndarray:
-    """N(0, std^2) drawn directly in dtype: VGG's first dense layer has 100M weights, and a
-    float64 draw would take twice the memory and a cast."""
-    dtype = np.dtype(dtype)
-    if dtype in (np.float32, np.float64):
-        values = rng.standard_normal(size=tuple(shape), dtype=dtype)
-        values *= dtype.type(std)
-        return values
-    return rng.normal(0.0, std, size=tuple(shape)).astype(dtype)
-
-
-def _he_normal_fan_out(shape, dtype=np.float32, fans=None, rng=None) -> np.ndarray:
-    """N(0, 2 / fan_out), torchvision's kaiming_normal_(mode='fan_out') for VGG's convolutions."""
-    _, fan_out = init.compute_fans(shape) if fans is None else fans
-    rng = init.generator() if rng is None else rng
-    return _normal(rng, shape, dtype, math.sqrt(2.0 / fan_out))
-
-
-def _normal_001(shape, dtype=np.float32, fans=None, rng=None) -> np.ndarray:
-    """N(0, 0.01^2), torchvision's initialisation of VGG's dense layers."""
-    rng = init.generator() if rng is None else rng
-    return _normal(rng, shape, dtype, 0.01)
+_CLASSIFIER_INIT = init.normal(0.01)  # torchvision draws VGG's dense weights from N(0, 0.01^2)
 
 
 def make_layers(config, batch_norm: bool = False, in_channels: int = 3) -> Sequential:
@@ -77,7 +52,7 @@ def make_layers(config, batch_norm: bool = False, in_channels: int = 3) -> Seque
         if v == "M":
             layers.append(MaxPool2D(2, strides=2))
             continue
-        layers.append(Conv2D(v, 3, padding=1, kernel_initializer=_he_normal_fan_out,
+        layers.append(Conv2D(v, 3, padding=1, kernel_initializer=init.he_normal_fan_out,
                              input_channels=in_channels))
         if batch_norm:
             layers.append(BatchNorm(input_channels=v))
@@ -99,13 +74,13 @@ class VGG(Module):
         self.avgpool = AdaptiveAvgPool2D(7)
         self.flatten = Flatten()
         self.classifier = Sequential(
-            Dense(4096, kernel_initializer=_normal_001, input_dim=512 * 7 * 7),
+            Dense(4096, kernel_initializer=_CLASSIFIER_INIT, input_dim=512 * 7 * 7),
             ReLU(),
             Dropout(dropout),
-            Dense(4096, kernel_initializer=_normal_001, input_dim=4096),
+            Dense(4096, kernel_initializer=_CLASSIFIER_INIT, input_dim=4096),
             ReLU(),
             Dropout(dropout),
-            Dense(num_classes, kernel_initializer=_normal_001, input_dim=4096),
+            Dense(num_classes, kernel_initializer=_CLASSIFIER_INIT, input_dim=4096),
         )
         self.default_input_shape = (224, 224, 3)
 

@@ -1,0 +1,65 @@
+"""The one small thread pool that the array kernels (convolution, pooling) share.
+
+NumPy releases the GIL inside its copies, ufunc loops and BLAS calls, so a few Python threads
+working on separate slices of the batch keep every core busy, also during the memory-bound
+copies that BLAS's own threads do not cover. Work submitted from inside the pool runs in the
+calling thread (no nested waiting, hence no deadlock).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# More threads than this only contend for memory bandwidth with BLAS's own threads.
+THREADS = max(1, min(4, getattr(os, "process_cpu_count", os.cpu_count)() or 1))
+MIN_PARALLEL_WORK = 1 << 20  # elements touched; below this, threads cost more than they save
+
+_inside = threading.local()
+
+
+@functools.cache
+def _executor() -> ThreadPoolExecutor:
+    def mark():
+        _inside.pool = True
+
+    return ThreadPoolExecutor(THREADS - 1, thread_name_prefix="striate", initializer=mark)
+
+
+if hasattr(os, "register_at_fork"):
+    # A forked child (a data-loading worker) has none of the parent's threads: start afresh.
+    os.register_at_fork(after_in_child=_executor.cache_clear)
+
+
+def run_all(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """[fn(item) for item in items], the items spread over the pool's threads and the caller's.
+
+    fn must write only memory that belongs to its own item.
+    """
+    if len(items) <= 1 or THREADS == 1 or getattr(_inside, "pool", False):
+        return [fn(item) for item in items]
+    futures = [_executor().submit(fn, item) for item in items[1:]]
+    first = fn(items[0])  # the calling thread works too instead of waiting idle
+    return [first, *(f.result() for f in futures)]
+
+
+def batch_slices(n: int, parts: int) -> list[slice]:
+    """[0, n) cut into `parts` (at most n) slices of nearly equal length."""
+    parts = max(1, min(n, parts))
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def over_batch(fn: Callable[[slice], R], n: int, work: int) -> list[R]:
+    """fn(rows) for slices of the batch that cover [0, n), one per thread when the work
+    (elements touched) repays the threads; the results in batch order."""
+    parts = THREADS if work >= MIN_PARALLEL_WORK else 1
+    return run_all(fn, batch_slices(n, parts))

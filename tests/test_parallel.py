@@ -1,0 +1,33 @@
+import threading
+
+from striate import _parallel
+
+
+def test_run_all_keeps_order_and_uses_the_pool(monkeypatch):
+    monkeypatch.setattr(_parallel, "THREADS", 2)
+    names = []
+
+    def work(i):
+        names.append(threading.current_thread().name)
+        return i * i
+
+    assert _parallel.run_all(work, list(range(5))) == [0, 1, 4, 9, 16]
+    assert any(name.startswith("striate") for name in names)
+
+
+def test_nested_work_runs_in_the_calling_thread(monkeypatch):
+    monkeypatch.setattr(_parallel, "THREADS", 2)
+
+    def outer(i):
+        return sum(_parallel.run_all(lambda j: i * j, [1, 2, 3]))
+
+    assert _parallel.run_all(outer, [1, 2, 3, 4]) == [6, 12, 18, 24]
+
+
+def test_over_batch_covers_the_batch():
+    assert _parallel.batch_slices(5, 3) == [slice(0, 1), slice(1, 3), slice(3, 5)]
+    assert _parallel.batch_slices(2, 4) == [slice(0, 1), slice(1, 2)]
+    seen = _parallel.over_batch(lambda rows: (rows.start, rows.stop), 10, 1 << 30)
+    assert seen[0][0] == 0 and seen[-1][1] == 10
+    assert all(a[1] == b[0] for a, b in zip(seen, seen[1:], strict=False))
+    assert _parallel.over_batch(lambda rows: rows, 10, 1) == [slice(0, 10)]
