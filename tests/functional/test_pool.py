@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as tF
-from tests.helpers import check_gradients, compare_with_torch
 
 from striate import Tensor, _parallel
 from striate import functional as F
 from striate.arith import resolve_padding
 from striate.functional import pool
+from tests.helpers import check_gradients, compare_with_torch
 
 OURS = {
     "max": {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d},
