@@ -163,3 +163,57 @@ def test_conv_macs():
     # AlexNet conv1: 55*55*96 outputs, each 11*11*3 multiply-adds
     assert arith.conv_macs((55, 55), (11, 11), 3, 96) == 55 * 55 * 96 * 363
     assert arith.conv_macs((56, 56), (3, 3), 64, 64, groups=64) == 56 * 56 * 64 * 9
+
+
+CEIL_CONFIGS = [
+    (size, kernel, stride, padding, dilation)
+    for size in (1, 2, 3, 4, 5, 6, 7, 8, 13, 14, 27, 55, 56, 111, 112)
+    for kernel in (1, 2, 3, 4, 5)
+    for stride in (1, 2, 3, 4)
+    for padding in range(kernel // 2 + 1)  # torch allows padding up to half the kernel
+    for dilation in (1, 2)
+]
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding, dilation", CEIL_CONFIGS)
+def test_ceil_mode_padding_matches_torch_output_size(size, kernel, stride, padding, dilation):
+    import torch
+
+    x = torch.zeros(1, 1, size)
+    try:
+        expected = torch.nn.functional.max_pool1d(x, kernel, stride, padding, dilation,
+                                                  ceil_mode=True).shape[-1]
+    except RuntimeError:  # "Output size is too small": no window at all
+        with pytest.raises(ValueError, match="leaves no window in ceil mode"):
+            arith.ceil_mode_padding(size, kernel, stride, padding, dilation)
+        return
+    pads = arith.ceil_mode_padding(size, kernel, stride, padding, dilation)
+    assert pads[0] == padding and pads[1] >= padding
+    assert arith.output_size(size, kernel, stride, pads, dilation) == expected
+    # The last window starts inside the input or the start padding; the extra end padding is
+    # less than one stride (it never adds a window of padding alone).
+    assert (expected - 1) * stride < size + padding
+    assert pads[1] - padding < stride
+
+
+def test_ceil_mode_padding_lecture_sizes():
+    # GoogLeNet's 3x3/2 pools: 112 -> 56 -> 28 -> 14 keep the half window at the end.
+    assert [arith.ceil_mode_padding(n, 3, 2) for n in (112, 56, 28)] == [(0, 1)] * 3
+    # SqueezeNet 1.0: 111 -> 55 -> 27 -> 13 fit exactly, no extra padding.
+    assert [arith.ceil_mode_padding(n, 3, 2) for n in (111, 55, 27)] == [(0, 0)] * 3
+    assert arith.ceil_mode_padding(14, 2, 2) == (0, 0)
+    assert arith.ceil_mode_padding(7, 3, 2, 1) == (1, 1)  # exact fit
+    # 3 + 1 + 1 with a 2-wide window at stride 2: a third window would start at 4, in the end
+    # padding, so ceil mode drops it.
+    assert arith.ceil_mode_padding(3, 2, 2, 1) == (1, 1)
+    assert arith.ceil_mode_padding(5, 3, 2, (1, 0)) == (1, 1)  # (start, end) pairs
+    assert arith.ceil_mode_padding(6, 3, 2, (1, 0)) == (1, 0)
+
+
+def test_ceil_mode_padding_kernel_wider_than_input():
+    # SqueezeNet 1.1 at 17x17 pools a 2x2 map with a 3x3 window: ceil mode keeps one window.
+    assert arith.ceil_mode_padding(2, 3, 2) == (0, 1)
+    with pytest.raises(ValueError, match=r"MaxPool2D: a 5-wide kernel \(K=5, dilation=1\) at "
+                                         r"stride 1 leaves no window in ceil mode on the padded "
+                                         r"input of 4 \(4 \+ padding 0\+0\)"):
+        arith.ceil_mode_padding(4, 5, 1, op="MaxPool2D")

@@ -1,7 +1,8 @@
 """striate: convolutional neural networks from first principles on NumPy."""
 
-from . import arith, functional, optim
+from . import arith, functional, nn, optim
 from .tensor import Tensor, concatenate, enable_grad, is_grad_enabled, no_grad, stack
+from .train.checkpoint import load, save
 
 F = functional
 
@@ -15,7 +16,10 @@ __all__ = [
     "enable_grad",
     "functional",
     "is_grad_enabled",
+    "load",
+    "nn",
     "no_grad",
     "optim",
+    "save",
     "stack",
 ]

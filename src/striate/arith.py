@@ -188,6 +188,39 @@ def fits_exactly(size: int, kernel: int, stride: int = 1, padding=0, dilation: i
     return (size + start + end - dilated(kernel, dilation)) % stride == 0
 
 
+def ceil_mode_padding(
+    size: int,
+    kernel: int,
+    stride: int,
+    padding: tuple[int, int] | int = 0,
+    dilation: int = 1,
+    op: str = "ceil_mode_padding",
+) -> tuple[int, int]:
+    """(start, end) padding with which a floor-mode pool gives PyTorch's ceil_mode windows.
+
+    ceil_mode: O = ceil((I + P_start + P_end - d*(K - 1) - 1) / S) + 1, less one when that last
+    window would start past the input and the start padding ((O - 1)*S >= I + P_start). The end
+    padding grows to what the last window reaches beyond the input; a max pool ignores it, an
+    average leaves it out of the count. As in PyTorch, a kernel wider than the padded input
+    still gives one window when the ceiling reaches it (I=2, K=3, S=2: O = 1).
+
+    >>> ceil_mode_padding(112, 3, 2), ceil_mode_padding(111, 3, 2), ceil_mode_padding(3, 2, 2, 1)
+    ((0, 1), (0, 0), (1, 1))
+    """
+    start, end = (padding, padding) if isinstance(padding, int) else padding
+    extent = dilated(kernel, dilation)
+    out = (size + start + end - extent + stride - 1) // stride + 1  # floor of a negative too
+    if out < 1:
+        raise ValueError(
+            f"{op}: a {extent}-wide kernel (K={kernel}, dilation={dilation}) at stride {stride} "
+            f"leaves no window in ceil mode on the padded input of {size + start + end} "
+            f"({size} + padding {start}+{end})"
+        )
+    if (out - 1) * stride >= size + start:
+        out -= 1
+    return start, max(end, (out - 1) * stride + extent - size - start)
+
+
 def conv_geometry(
     input_size: Sequence[int],
     kernel_size: Sequence[int],

@@ -1,15 +1,525 @@
-"""The `striate` command line."""
+"""The `striate` command line: train, evaluate, predict and summary, and commands from other
+modules.
+
+Each command is one `_add_<command>(subparsers)` function that adds its parser (every flag with
+a long name, a default and a help text, `--seed` everywhere) and sets `func`, the function that
+runs it: `func(args) -> exit code`. Commands that live elsewhere plug in the same way through a
+module-level `add_parsers(subparsers)`, listed once in `COMMAND_MODULES`.
+
+A user error (`striate.errors.UserError`, or a ValueError/OSError from the library: a bad file,
+an unknown model, an invalid argument) ends the command with one sentence on stderr and exit
+code 2, never a traceback; a diverged run exits with code 3. Set STRIATE_TRACEBACK=1 to see the
+traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
+import math
+import os
+import shutil
 import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._cli import add_seed, fraction, parse_input_shape, positive_float, positive_int, print_config
+from ._files import atomic_open
+from .data import Dataset, load_dataset, load_image, load_test_part, mnist_style, read_npz
+from .errors import UserError
+
+EXIT_USER_ERROR = 2
+EXIT_DIVERGED = 3
+
+# Modules that add their own commands with `add_parsers(subparsers)`: one line each.
+COMMAND_MODULES = (
+    "striate.viz.commands",
+    "striate.analysis.commands",
+)
+
+MNIST_STYLE_DATASETS = ("bundled", "mnist")
+
+
+# ----- checkpoints and preprocessing -----------------------------------------------------------
+def _read_checkpoint(path: str):
+    from .train.checkpoint import read_checkpoint
+
+    checkpoint = read_checkpoint(path)
+    model = checkpoint.build_model()
+    return checkpoint, model
+
+
+def _image_shape(images: np.ndarray) -> tuple[int, int, int]:
+    """(H, W, C) of a batch (N, H, W) or (N, H, W, C)."""
+    return (*images.shape[1:3], images.shape[3] if images.ndim == 4 else 1)
+
+
+def _preprocessing(images: np.ndarray, model_shape):
+    """ToFloat, zero padding up to the model's native size if the images are smaller (LeNet-5's
+    28 -> 32), and Normalize with the training images' per-channel mean and std."""
+    from .data import transforms as T
+
+    h, w, c = _image_shape(images)
+    steps = [T.ToFloat()]
+    if model_shape is not None and c == model_shape[2] and \
+            (h, w) != tuple(model_shape[:2]) and h <= model_shape[0] and w <= model_shape[1]:
+        dh, dw = model_shape[0] - h, model_shape[1] - w
+        steps.append(T.Pad(((dh // 2, dh - dh // 2), (dw // 2, dw - dw // 2))))
+    sample = images[:2000].reshape(-1, c).astype(np.float64) / 255.0
+    mean = [round(float(v), 4) for v in sample.mean(axis=0)]
+    std = [round(max(float(v), 1e-3), 4) for v in sample.std(axis=0)]
+    steps.append(T.Normalize(mean, std))
+    return T.Compose(steps)
+
+
+def _model_input_shape(images: np.ndarray, preprocessing) -> tuple[int, ...]:
+    return tuple(preprocessing(images[:1]).shape[1:])
+
+
+# ----- train -----------------------------------------------------------------------------------
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
+DEFAULT_LR = {"sgd": 0.05, "adam": 2e-3, "adamw": 2e-3, "rmsprop": 1e-3}
+SCHEDULES = ("cosine", "plateau", "none")
+DEFAULT_EPOCHS = 25
+
+
+def _add_train(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a model (plain `striate train`: LeNet-5 on the bundled MNIST sample)",
+        description="Train a model and write best.safetensors, last.safetensors, curves.png and "
+                    "confusion.png into the output folder.")
+    p.add_argument("model", nargs="?", default="lenet5",
+                   help="registered model name (default: %(default)s)")
+    p.add_argument("--dataset", default="bundled",
+                   help="bundled (the MNIST sample in the package), mnist, cifar10 or "
+                        "folder:PATH (one sub-folder per class) (default: %(default)s)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the MNIST or CIFAR-10 files (default: data/<dataset>)")
+    p.add_argument("--download", action="store_true",
+                   help="download MNIST into --data-dir first (checksums verified)")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help=f"total number of epochs (default: {DEFAULT_EPOCHS}; on --resume, "
+                        f"the interrupted run's)")
+    p.add_argument("--batch-size", type=positive_int, default=64,
+                   help="examples per training batch (default: %(default)s)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
+                   help="optimizer (default: %(default)s; sgd uses momentum 0.9)")
+    p.add_argument("--lr", type=positive_float, default=None,
+                   help="peak learning rate (default: sgd 0.05, adam/adamw 0.002, "
+                        "rmsprop 0.001)")
+    p.add_argument("--weight-decay", type=float, default=0.0,
+                   help="L2 weight decay (decoupled for adamw) (default: %(default)s)")
+    p.add_argument("--schedule", choices=SCHEDULES, default="cosine",
+                   help="learning-rate schedule per epoch: cosine decay to 0, divide by 10 on a "
+                        "validation-accuracy plateau, or none (default: %(default)s)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="random shifts (2 px) and rotations (10 degrees) of training images "
+                        "(default: on)")
+    p.add_argument("--val-fraction", type=fraction, default=0.1,
+                   help="fraction of the training part held out to validate each epoch and "
+                        "pick best.safetensors (default: %(default)s)")
+    p.add_argument("--clip-norm", type=positive_float, default=None,
+                   help="clip the gradients' joint 2-norm to this value (default: off)")
+    add_seed(p)
+    p.add_argument("--out", default=None,
+                   help="output folder (default: runs/<model>-<YYYYmmdd-HHMMSS>)")
+    p.add_argument("--resume", nargs="?", const="", default=None, metavar="RUN",
+                   help="continue an interrupted run: its folder or last.safetensors (alone: "
+                        "the --out folder); --epochs may be raised")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="development: use only the first N training and test examples "
+                        "(smoke tests)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="show progress bars (default: on)")
+    p.set_defaults(func=run_train)
+
+
+def _resume_path(args) -> Path:
+    target = args.resume or args.out
+    if not target:
+        raise UserError("--resume: give the run folder (--resume RUN or --out RUN)")
+    path = Path(target)
+    if path.is_dir():
+        path = path / "last.safetensors"
+    if not path.is_file():
+        raise UserError(f"--resume: no last.safetensors at '{path}'")
+    return path
+
+
+# The settings a resumed run takes from its checkpoint (everything that shapes the numbers).
+_RUN_SETTINGS = ("model", "dataset", "data_dir", "batch_size", "optimizer", "lr",
+                 "weight_decay", "schedule", "augment", "val_fraction", "clip_norm", "seed",
+                 "limit")
+
+
+def _resolve_train_config(args) -> tuple[dict, Path | None, Path]:
+    """(run settings, resume file or None, output folder)."""
+    from .train.checkpoint import read_checkpoint
+
+    if args.resume is not None:
+        resume = _resume_path(args)
+        saved = read_checkpoint(resume).metadata.get("train_config")
+        if not isinstance(saved, dict):
+            raise UserError(f"--resume: '{resume}' was not written by `striate train`")
+        config = {k: saved[k] for k in _RUN_SETTINGS}
+        config["epochs"] = args.epochs or saved["epochs"]
+        return config, resume, resume.parent
+    config = {k: getattr(args, k) for k in _RUN_SETTINGS}
+    config["lr"] = config["lr"] or DEFAULT_LR[config["optimizer"]]
+    config["epochs"] = args.epochs or DEFAULT_EPOCHS
+    out = Path(args.out) if args.out else \
+        Path("runs") / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return config, None, out
+
+
+def _make_optimizer(config: dict, params):
+    from . import optim
+
+    name, lr, decay = config["optimizer"], config["lr"], config["weight_decay"]
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=decay)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=decay)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=decay)
+    return optim.RMSprop(params, lr=lr, weight_decay=decay)
+
+
+def _make_schedule(config: dict, optimizer):
+    from . import optim
+
+    if config["schedule"] == "cosine":
+        return optim.CosineAnnealingLR(optimizer, T_max=config["epochs"])
+    if config["schedule"] == "plateau":
+        return optim.ReduceLROnPlateau(optimizer, mode="max", factor=0.1, patience=2)
+    return None
+
+
+def _split_validation(images, labels, fraction: float, seed: int):
+    """Hold out `fraction` of the training part (a seeded permutation) for validation."""
+    if fraction == 0:
+        return images, labels, None, None
+    order = np.random.default_rng(np.random.SeedSequence([seed, 1])).permutation(len(labels))
+    n_val = max(1, round(fraction * len(labels)))
+    val, train = order[:n_val], order[n_val:]
+    return images[train], labels[train], images[val], labels[val]
+
+
+def _create_model(config: dict, num_classes: int):
+    from . import models, nn
+
+    nn.init.set_seed(config["seed"])
+    return models.create(config["model"], num_classes=num_classes)
+
+
+def _build_model(model, config: dict, dataset: Dataset):
+    """Build the model for the data's images: (preprocessing, model input shape)."""
+    preprocessing = _preprocessing(dataset.train_images,
+                                   getattr(model, "default_input_shape", None))
+    input_shape = _model_input_shape(dataset.train_images, preprocessing)
+    try:
+        model.build(input_shape)
+    except ValueError as e:
+        h, w, c = _image_shape(dataset.train_images)
+        raise UserError(f"model {config['model']} cannot take the {h}x{w}x{c} images of "
+                        f"--dataset {config['dataset']} ({e})") from None
+    return preprocessing, input_shape
+
+
+class _EpochLines:
+    """One line per epoch on stderr, for runs without progress bars (logs, CI)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict, state) -> None:
+        from .train.fit import format_epoch
+
+        print(format_epoch(epoch + 1, state.epochs, logs), file=sys.stderr, flush=True)
+
+
+def run_train(args) -> int:
+    from .data import DataLoader
+    from .data import transforms as T
+    from .train import ModelCheckpoint, evaluate, fit
+    from .train.checkpoint import restore_training_state
+    from .train.plots import plot_confusion, plot_history
+
+    config, resume, out = _resolve_train_config(args)
+    print_config("train", {**config, "out": out, "resume": resume or "no"})
+    channels = 3
+    if config["dataset"].startswith("folder:"):
+        # image folders are decoded with the model's input channels (1: grey scale)
+        channels = (getattr(_create_model(config, None), "default_input_shape", None) or [3])[-1]
+    dataset = load_dataset(config["dataset"], config["data_dir"], args.download, channels)
+    if config["limit"]:
+        n = config["limit"]
+        dataset.train_images, dataset.train_labels = \
+            dataset.train_images[:n], dataset.train_labels[:n]
+        dataset.test_images, dataset.test_labels = dataset.test_images[:n], dataset.test_labels[:n]
+    model = _create_model(config, len(dataset.class_names))
+    preprocessing, input_shape = _build_model(model, config, dataset)
+    x, y, val_x, val_y = _split_validation(dataset.train_images, dataset.train_labels,
+                                           config["val_fraction"], config["seed"])
+    augment = [T.RandomShift(2), T.RandomRotation(10)] if config["augment"] else []
+    train_loader = DataLoader(x, y, config["batch_size"], shuffle=True, seed=config["seed"],
+                              transform=T.Compose([*augment, preprocessing]))
+    val_loader = None if val_x is None else \
+        DataLoader(val_x, val_y, 500, transform=preprocessing)
+    test_loader = DataLoader(dataset.test_images, dataset.test_labels, 500,
+                             transform=preprocessing)
+    optimizer = _make_optimizer(config, model.parameters())
+    schedule = _make_schedule(config, optimizer)
+    start_epoch, history = 0, None
+    if resume is not None:
+        start_epoch, history = restore_training_state(resume, model, optimizer, schedule)
+    metadata = {
+        "input_shape": list(input_shape),
+        "image_shape": list(_image_shape(dataset.train_images)),
+        "preprocessing": preprocessing.config(),
+        "class_names": dataset.class_names,
+        "dataset": dataset.record,
+        "train_config": config,
+    }
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = ModelCheckpoint(out, metadata, monitor="val/accuracy" if val_loader else
+                                 "train/accuracy")
+    callbacks = [checkpoint] if args.progress else [checkpoint, _EpochLines()]
+    try:
+        # a diverging run is reported once by fit (TrainingDiverged), not by NumPy's warnings
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            history = fit(model, optimizer, train_loader, val_loader, epochs=config["epochs"],
+                          scheduler=schedule, clip_norm=config["clip_norm"],
+                          callbacks=callbacks, progress=args.progress,
+                          start_epoch=start_epoch, history=history)
+    except BaseException:
+        # a run that fails before its first epoch leaves nothing behind
+        if created and not any(out.iterdir()):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    best_model = _read_checkpoint(str(checkpoint.best_path))[1]
+    result = evaluate(best_model, test_loader)
+    with atomic_open(out / "history.json") as f:
+        f.write(json.dumps(history, indent=1).encode())
+    plot_history(history, out / "curves.png")
+    plot_confusion(result["confusion"], out / "confusion.png", dataset.class_names,
+                   title="test part: ")
+    print(f"test accuracy {result['accuracy']:.2%} on {result['count']} images "
+          f"({config['dataset']} test part), top-5 error {result['top5_error']:.2%}")
+    for name in ("best.safetensors", "last.safetensors", "curves.png", "confusion.png"):
+        print(f"wrote {out / name}")
+    return 0
+
+
+# ----- evaluate --------------------------------------------------------------------------------
+def _add_evaluate(subparsers) -> None:
+    p = subparsers.add_parser(
+        "evaluate", help="accuracy, top-5 error and per-class accuracy of a checkpoint",
+        description="Evaluate a checkpoint on an npz file or on the test part of the data set "
+                    "it was trained on.")
+    p.add_argument("checkpoint", help="a striate checkpoint (.safetensors)")
+    p.add_argument("--data", default=None,
+                   help="npz file with 'images' (uint8, N x H x W or N x H x W x C) and "
+                        "'labels' (default: the test part of the checkpoint's data set)")
+    p.add_argument("--data-dir", default=None,
+                   help="where the checkpoint's MNIST/CIFAR-10 files are now (default: the "
+                        "folder recorded at training time)")
+    p.add_argument("--batch-size", type=positive_int, default=500,
+                   help="examples per batch (default: %(default)s)")
+    p.add_argument("--json", action="store_true",
+                   help="print exactly one JSON object (accuracy as a fraction in [0, 1])")
+    add_seed(p)
+    p.set_defaults(func=run_evaluate)
+
+
+def _check_images(images: np.ndarray, metadata: dict, source: str) -> None:
+    expected = metadata.get("image_shape")
+    if expected is not None and list(_image_shape(images)) != list(expected):
+        h, w, c = _image_shape(images)
+        raise UserError(f"{source}: images are {h}x{w}x{c} but the model was trained on "
+                        f"{'x'.join(map(str, expected))} images")
+
+
+def run_evaluate(args) -> int:
+    from .data import DataLoader
+    from .data.transforms import from_config
+    from .train import evaluate
+
+    print_config("evaluate", {"checkpoint": args.checkpoint, "data": args.data or "test part",
+                              "batch_size": args.batch_size, "seed": args.seed})
+    checkpoint, model = _read_checkpoint(args.checkpoint)
+    metadata = checkpoint.metadata
+    if args.data:
+        images, labels = read_npz(args.data)
+        source = f"--data '{args.data}'"
+    else:
+        images, labels = load_test_part(metadata.get("dataset") or {}, args.data_dir)
+        source = f"the test part of {metadata['dataset'].get('name')}"
+    _check_images(images, metadata, source)
+    classes = metadata.get("class_names") or [str(i) for i in range(int(labels.max()) + 1)]
+    if labels.min(initial=0) < 0 or labels.max(initial=0) >= len(classes):
+        raise UserError(f"{source}: labels must be in [0, {len(classes)}), got "
+                        f"{labels.min()}..{labels.max()}")
+    transform = from_config(metadata["preprocessing"]) if "preprocessing" in metadata else None
+    result = evaluate(model, DataLoader(images, labels, args.batch_size, transform=transform))
+    per_class = {name: (None if math.isnan(v) else float(v))
+                 for name, v in zip(classes, result["per_class_accuracy"], strict=False)}
+    if args.json:
+        print(json.dumps({"accuracy": result["accuracy"], "top5_error": result["top5_error"],
+                          "loss": result["loss"], "count": result["count"],
+                          "per_class_accuracy": per_class, "checkpoint": args.checkpoint,
+                          "data": args.data or source}))
+        return 0
+    print(f"accuracy {result['accuracy']:.2%}  top-5 error {result['top5_error']:.2%}  "
+          f"loss {result['loss']:.4f}  ({result['count']} images, {source})")
+    print("per-class accuracy:")
+    for name, value in per_class.items():
+        print(f"  {name:>12}  {'-' if value is None else f'{value:.2%}'}")
+    return 0
+
+
+# ----- predict ---------------------------------------------------------------------------------
+def _add_predict(subparsers) -> None:
+    p = subparsers.add_parser(
+        "predict", help="classify image files with a checkpoint",
+        description="Classify PNG/JPEG images of any size. Images are converted as the model "
+                    "expects: grey scale or RGB, resized to its input size; for MNIST-style "
+                    "models a dark-on-light image (bright border) is inverted, and the digit "
+                    "is cropped, scaled into a 20x20 box and centred by its centre of mass in "
+                    "28x28, as MNIST's digits were.")
+    p.add_argument("checkpoint", help="a striate checkpoint (.safetensors)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    p.add_argument("--top-k", type=positive_int, default=3,
+                   help="number of classes to show per image (default: %(default)s)")
+    add_seed(p)
+    p.set_defaults(func=run_predict)
+
+
+def _prepare_image(path: str, metadata: dict) -> np.ndarray:
+    """One image file -> uint8 (H, W[, C]) shaped as the checkpoint's training images."""
+    h, w, c = metadata.get("image_shape") or metadata.get("input_shape")
+    dataset = (metadata.get("dataset") or {}).get("name")
+    try:
+        if c == 1 and dataset in MNIST_STYLE_DATASETS:
+            return mnist_style(load_image(path, grayscale=True)[..., 0], (h, w))
+        image = load_image(path, size=(h, w), grayscale=c == 1)
+    except FileNotFoundError:
+        raise UserError(f"no such image file '{path}'") from None
+    return image[..., 0] if c == 1 else image
+
+
+def run_predict(args) -> int:
+    from .data.transforms import from_config
+    from .functional import softmax
+    from .tensor import no_grad
+
+    print_config("predict", {"checkpoint": args.checkpoint, "images": len(args.images),
+                             "top_k": args.top_k, "seed": args.seed})
+    checkpoint, model = _read_checkpoint(args.checkpoint)
+    metadata = checkpoint.metadata
+    batch = np.stack([_prepare_image(path, metadata) for path in args.images])
+    if "preprocessing" in metadata:
+        batch = from_config(metadata["preprocessing"])(batch)
+    model.eval()
+    with no_grad():
+        probabilities = softmax(model(batch)).data
+    names = metadata.get("class_names") or [str(i) for i in range(probabilities.shape[1])]
+    k = min(args.top_k, probabilities.shape[1])
+    for path, p in zip(args.images, probabilities, strict=True):
+        best = np.argsort(-p, kind="stable")[:k]
+        print(f"{path}: " + ", ".join(f"{names[i]} ({p[i]:.1%})" for i in best))
+    return 0
+
+
+# ----- summary ---------------------------------------------------------------------------------
+def _add_summary(subparsers) -> None:
+    p = subparsers.add_parser(
+        "summary", help="layer table of a model: output shapes, parameters, multiply-adds",
+        description="Print a model's layers with output shapes, parameter counts and MACs.")
+    p.add_argument("model", help="registered model name")
+    p.add_argument("--input-shape", default=None,
+                   help="input H,W,C without the batch axis (default: the model's native size)")
+    p.add_argument("--num-classes", type=positive_int, default=None,
+                   help="number of outputs (default: the model's own)")
+    p.add_argument("--depth", type=positive_int, default=None,
+                   help="nesting depth of the rows (default: 1; with --paper, the depth of the "
+                        "lectures' table)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--paper", action="store_true",
+                   help="add the lectures' columns (K params, M ops) beside the exact counts "
+                        "(alexnet_paper, inception_v1)")
+    add_seed(p)
+    p.set_defaults(func=run_summary)
+
+
+def run_summary(args) -> int:
+    from . import models, nn
+
+    shape = parse_input_shape(args.input_shape)
+    print_config("summary", {"model": args.model, "input_shape": args.input_shape or "native",
+                             "depth": args.depth or "default", "paper": args.paper,
+                             "seed": args.seed})
+    try:
+        from .analysis import summary
+    except ImportError:
+        raise UserError("summary: striate.analysis is not available in this "
+                        "installation") from None
+    nn.init.set_seed(args.seed)
+    model = models.create(args.model, num_classes=args.num_classes)
+    shape = shape or getattr(model, "default_input_shape", None)
+    if shape is None:
+        raise UserError(f"summary: model {args.model} has no native input size; pass "
+                        f"--input-shape H,W,C")
+    result = summary(model, tuple(shape), depth=args.depth, paper=args.paper)
+    print(json.dumps(result.to_dict()) if args.json else result.format())
+    return 0
+
+
+# ----- entry point -----------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every command: built-in ones, then COMMAND_MODULES'."""
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="striate", description="Convolutional neural networks from first principles.")
+    parser.add_argument("--version", action="version", version=f"striate {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_train, _add_evaluate, _add_predict, _add_summary):
+        add(subparsers)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue  # that part of striate is not installed
+        module.add_parsers(subparsers)
+    return parser
+
+
+def _one_sentence(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="striate", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("train", help="train a model (coming soon)")
-    args = parser.parse_args(argv)
-    print(f"striate {args.command}: coming soon", file=sys.stderr)
-    return 1
+    """Run the command line; returns the exit code (0 success, 2 user error, 3 divergence)."""
+    from .train import TrainingDiverged
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except Exception as error:
+        if os.environ.get("STRIATE_TRACEBACK"):
+            raise
+        if isinstance(error, TrainingDiverged):
+            print(f"striate {args.command}: training diverged: {_one_sentence(error)}",
+                  file=sys.stderr)
+            return EXIT_DIVERGED
+        if isinstance(error, (UserError, ValueError, OSError)):
+            print(f"striate {args.command}: {_one_sentence(error)}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        raise
+    except KeyboardInterrupt:
+        print(f"striate {args.command}: interrupted", file=sys.stderr)
+        return 130

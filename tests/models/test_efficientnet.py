@@ -7,7 +7,7 @@ import pytest
 from torch import nn as tnn
 
 from striate import models, no_grad
-from striate.models.efficientnet import EfficientNet, MBConv, SqueezeExcitation, efficientnet_b0
+from striate.models.efficientnet import EfficientNet, MBConv, efficientnet_b0
 from striate.models.mobilenet import make_divisible
 from tests.models.test_mobilenet import (
     assert_every_parameter_gets_a_gradient,
@@ -110,11 +110,6 @@ def test_mbconv_matches_torch(rng, c_in, c_out, k, stride, t):
     ours = MBConv(c_in, c_out, k, stride, t, drop_rate=0.0)
     compare_with_torch_module(ours, TorchMBConv(c_in, c_out, k, stride, t),
                               rng.standard_normal((2, 9, 9, c_in)), rng)
-
-
-def test_squeeze_excitation_matches_torch(rng):
-    compare_with_torch_module(SqueezeExcitation(12, 3), TorchSqueezeExcitation(12, 3),
-                              rng.standard_normal((3, 5, 4, 12)), rng)
 
 
 def test_drop_path_is_identity_in_eval(rng):

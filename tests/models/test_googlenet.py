@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from striate import models, nn, no_grad
-from striate.models.googlenet import CeilMaxPool2D, GoogLeNetOutputs, Inception, ceil_mode_padding
+from striate.models.googlenet import GoogLeNetOutputs, Inception
 from tests.models import torch_reference
 from tests.models.test_resnet import to_striate, torch_state_shapes
 
@@ -126,29 +126,6 @@ def test_googlenet_train_mode_with_aux_returns_three_outputs(rng):
     with no_grad():
         assert model(x).shape == (2, 4)
     assert models.create("googlenet", num_classes=4).train()(x).shape == (2, 4)
-
-
-WINDOWS = [(3, 2, 0), (2, 2, 0), (3, 3, 0), (3, 2, 1), (3, 1, 1), (5, 3, 2), (4, 3, 1), (2, 2, 1)]
-CEIL_CASES = [(size, k, s, p) for size in (3, 5, 6, 7, 8, 13, 14, 112) for k, s, p in WINDOWS
-              if size + 2 * p >= k]
-
-
-@pytest.mark.parametrize("size, kernel, stride, padding", CEIL_CASES)
-def test_ceil_max_pool_matches_torch(size, kernel, stride, padding, rng):
-    x = rng.standard_normal((2, size, size + 1, 3))
-    pool = CeilMaxPool2D(kernel, stride, padding)
-    expected = torch.nn.functional.max_pool2d(
-        torch.from_numpy(x.transpose(0, 3, 1, 2)), kernel, stride, padding, ceil_mode=True
-    ).numpy().transpose(0, 2, 3, 1)
-    np.testing.assert_array_equal(pool(x).data, expected)
-
-
-def test_ceil_mode_padding_lecture_sizes():
-    # googlenet's pools at 224: 112 -> 56, 56 -> 28, 28 -> 14 need one extra window each
-    assert [ceil_mode_padding(n, 3, 2) for n in (112, 56, 28)] == [(0, 1)] * 3
-    assert ceil_mode_padding(14, 2, 2) == (0, 0)
-    assert ceil_mode_padding(7, 3, 2, 1) == (1, 1)  # exact fit
-    assert ceil_mode_padding(3, 2, 2, 1) == (1, 1)  # the extra window would start in padding
 
 
 def test_inception_module_concatenates_branches(rng):

@@ -11,13 +11,11 @@ import torch
 
 from striate import Tensor, interop, models, nn, no_grad
 from striate.models.mobilenet import (
-    CONV_INIT,
     ConvNormActivation,
     InvertedResidual,
     MobileNetV2,
     make_divisible,
     mobilenet_v2,
-    normal,
 )
 from tests.models import torch_reference
 
@@ -212,10 +210,10 @@ def test_registry_records_config():
 
 def test_initialisation_follows_torchvision(rng):
     # kaiming_normal_(mode="fan_out"): std sqrt(2 / (kH * kW * C_out)); classifier N(0, 0.01^2).
-    w = CONV_INIT((3, 3, 64, 256), rng=rng)
+    w = nn.init.he_normal_fan_out((3, 3, 64, 256), rng=rng)
     assert w.dtype == np.float32
     assert abs(w.std() / np.sqrt(2 / (9 * 256)) - 1) < 0.02
-    assert abs(normal(0.01)((512, 1000), rng=rng).std() / 0.01 - 1) < 0.02
+    assert abs(nn.init.normal(0.01)((512, 1000), rng=rng).std() / 0.01 - 1) < 0.02
     model = mobilenet_v2()
     bn = model.features[0][1]
     np.testing.assert_array_equal(bn.weight.data, 1)

@@ -75,3 +75,47 @@ def test_lookup():
     with pytest.raises(ValueError, match=r"Dense: kernel_initializer: unknown initializer "
                                          r"'xavier'; use a callable or one of glorot_normal"):
         init.get("xavier", "Dense: kernel_initializer")
+
+
+def test_every_initializer_has_its_own_name():
+    for key, initializer in init.INITIALIZERS.items():
+        assert initializer.__name__ == key and initializer.__doc__, key
+    assert init.constant(0.1).__name__ == "constant(0.1)"
+    assert init.normal(0.01).__name__ == "normal(0.01)"
+    assert init.with_fan_out(init.torch_default).__name__ == "torch_default_fan_out"
+    assert repr(nn.Conv2D(8, 3, kernel_initializer=init.he_normal_fan_out)) == \
+        "Conv2D(8, 3, kernel_initializer=he_normal_fan_out)"
+    assert repr(nn.Dense(4, kernel_initializer=init.normal(0.01))) == \
+        "Dense(4, kernel_initializer=normal(0.01))"
+
+
+@pytest.mark.parametrize("initializer, variance", [
+    # torch.nn.init.kaiming_normal_(mode="fan_out"): fan_out = kH * kW * C_out
+    (init.he_normal_fan_out, lambda fi, fo: 2 / fo),
+    (init.with_fan_out(init.torch_default), lambda fi, fo: 1 / (3 * fo)),
+    (init.with_fan_out(init.glorot_uniform), lambda fi, fo: 2 / (fi + fo)),  # symmetric
+    (init.normal(0.02), lambda fi, fo: 0.02**2),
+])
+def test_fan_out_and_normal_variances(initializer, variance, rng):
+    shape = (3, 3, 32, 96)
+    values = initializer(shape, rng=rng)
+    assert values.shape == shape and values.dtype == np.float32
+    np.testing.assert_allclose(values.var(), variance(*init.compute_fans(shape)), rtol=0.03)
+    assert initializer((4, 5), dtype=np.float64, fans=(1, 2)).dtype == np.float64
+
+
+def test_fan_out_matches_torch_kaiming_normal():
+    import torch
+
+    weight = torch.empty(96, 32, 3, 3)  # torch's (C_out, C_in, kH, kW)
+    torch.nn.init.kaiming_normal_(weight, mode="fan_out", nonlinearity="relu")
+    ours = init.he_normal_fan_out((3, 3, 32, 96), rng=np.random.default_rng(0))
+    np.testing.assert_allclose(ours.std(), weight.std().item(), rtol=0.03)
+    # explicit fans are read swapped: fans=(fan_in, fan_out) = (1, 200) gives std sqrt(2 / 200)
+    wide = init.he_normal_fan_out((100, 100), fans=(1, 200), rng=np.random.default_rng(1))
+    np.testing.assert_allclose(wide.std(), 0.1, rtol=0.03)
+
+
+def test_normal_rejects_a_bad_std():
+    with pytest.raises(ValueError, match=r"normal: std must be > 0, got -1.0"):
+        init.normal(-1)

@@ -6,6 +6,7 @@ import torch
 
 from striate import Tensor, nn
 from striate import functional as F
+from tests.helpers import check_gradients, compare_with_torch
 
 CASES = [
     # (layer, input shape, the same computation through the functional op)
@@ -38,7 +39,12 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("layer, shape, reference", CASES, ids=lambda v: repr(v)[:40])
+def _case_id(value) -> str:
+    """Test ids without memory addresses, which change between runs (and workers)."""
+    return getattr(value, "__name__", None) or repr(value)[:40]
+
+
+@pytest.mark.parametrize("layer, shape, reference", CASES, ids=_case_id)
 def test_pool_layer_equals_functional(layer, shape, reference, rng):
     x = rng.standard_normal(shape)
     if isinstance(layer, nn.LPPool1D | nn.LPPool2D | nn.LPPool3D):
@@ -109,3 +115,105 @@ def test_input_errors_name_the_layer():
     with pytest.raises(ValueError, match=r"Maxout 'maxout': the 5 channels of input shape "
                                          r"\(2, 5\) do not split into groups of pieces=2"):
         nn.Maxout(2)(np.zeros((2, 5)))
+
+
+def _channels_first(fn):
+    """A torch pooling function on channels-last tensors: (N, *spatial, C) in and out."""
+
+    def call(x):
+        axes = (0, x.ndim - 1, *range(1, x.ndim - 1))
+        y = fn(x.permute(*axes))
+        return y.permute(0, *range(2, y.ndim), 1)
+
+    return call
+
+
+_TORCH_POOLS = {
+    "MaxPool": (torch.nn.functional.max_pool1d, torch.nn.functional.max_pool2d,
+                torch.nn.functional.max_pool3d),
+    "AvgPool": (torch.nn.functional.avg_pool1d, torch.nn.functional.avg_pool2d,
+                torch.nn.functional.avg_pool3d),
+}
+_LAYERS = {"MaxPool": (nn.MaxPool1D, nn.MaxPool2D, nn.MaxPool3D),
+           "AvgPool": (nn.AvgPool1D, nn.AvgPool2D, nn.AvgPool3D)}
+
+# (kind, rank, count_include_pad, sizes, kernel, stride, padding); torch's padding is at most half
+# the kernel. Sizes where the last window is partial, exact, and would start in the end padding.
+CEIL_WINDOWS = [(3, 2, 0), (2, 2, 0), (3, 3, 0), (3, 2, 1), (3, 1, 1), (5, 3, 2), (4, 3, 1),
+                (2, 2, 1), (1, 2, 0), (2, 3, 0)]
+CEIL_CASES = [
+    (kind, 2, include, (size, size + 1), k, s, p)
+    for kind, include in (("MaxPool", False), ("AvgPool", False), ("AvgPool", True))
+    for size in (3, 5, 8, 13)
+    for k, s, p in CEIL_WINDOWS
+    if size + 2 * p >= k
+] + [
+    (kind, 1, include, (size,), k, s, p)
+    for kind, include in (("MaxPool", False), ("AvgPool", True))
+    for size in (4, 7, 10, 11)
+    for k, s, p in CEIL_WINDOWS
+] + [
+    (kind, 3, include, (4, 5, 6), k, s, p)
+    for kind, include in (("MaxPool", False), ("AvgPool", False), ("AvgPool", True))
+    for k, s, p in ((3, 2, 0), (3, 2, 1), (2, 2, 1), (2, 3, 0))
+] + [
+    # GoogLeNet's and SqueezeNet's stems: 112 keeps half a window, 111 fits exactly
+    ("MaxPool", 2, False, (112, 111), 3, 2, 0),
+    # a window wider than the input: ceil mode still keeps one
+    ("MaxPool", 2, False, (2, 3), 3, 2, 0),
+    ("AvgPool", 1, False, (1,), 3, 3, 0),
+    ("AvgPool", 2, True, (2, 2), 4, 2, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("kind, rank, include, sizes, kernel, stride, padding", CEIL_CASES)
+def test_ceil_mode_matches_torch(kind, rank, include, sizes, kernel, stride, padding, dtype, rng):
+    options = {"count_include_pad": include} if kind == "AvgPool" else {}
+    layer = _LAYERS[kind][rank - 1](kernel, stride, padding, ceil_mode=True, **options)
+    x = rng.standard_normal((2, *sizes, 3)).astype(dtype)
+    torch_fn = _channels_first(lambda t: _TORCH_POOLS[kind][rank - 1](
+        t, kernel, stride, padding, ceil_mode=True, **options))
+    compare_with_torch(layer, torch_fn, [x], rng)
+
+
+def test_ceil_mode_with_asymmetric_and_same_padding(rng):
+    # No torch layer pads (start, end) pairs: the reference is a floor-mode pool with the
+    # end padding that ceil mode adds, from arith.ceil_mode_padding.
+    x = rng.standard_normal((1, 9, 8, 2))
+    y = nn.MaxPool2D(3, strides=2, padding=((1, 0), (0, 0)), ceil_mode=True)(x)
+    expected = F.max_pool2d(x, 3, 2, ((1, 1), (0, 1)))
+    assert y.shape == (1, 5, 4, 2)
+    np.testing.assert_array_equal(y.data, expected.data)
+    same = nn.AvgPool2D(2, strides=3, padding="same", ceil_mode=True)(x)
+    assert same.shape == (1, 3, 3, 2)  # 'same' already keeps ceil(I / S) windows
+
+
+def test_ceil_mode_gradients(rng):
+    # Distinct values: no ties inside a window, so max pooling is differentiable there.
+    x = rng.permutation(2 * 7 * 6 * 2).reshape(2, 7, 6, 2) / 10.0
+    check_gradients(nn.MaxPool2D(3, strides=2, padding=1, ceil_mode=True), [x], rng)
+    check_gradients(nn.AvgPool2D(3, strides=2, padding=1, count_include_pad=True,
+                                 ceil_mode=True), [x], rng)
+    check_gradients(nn.AvgPool1D(2, strides=3, ceil_mode=True), [x[:, :, 0]], rng)
+
+
+def test_ceil_mode_on_non_contiguous_input(rng):
+    base = rng.standard_normal((2, 3, 14, 16))
+    x = base.transpose(0, 2, 3, 1)[:, ::2, 1:]  # (2, 7, 15, 3), strided
+    y = nn.MaxPool2D(2, ceil_mode=True)(x)
+    expected = torch.nn.functional.max_pool2d(torch.from_numpy(base[:, :, ::2, 1:]), 2,
+                                              ceil_mode=True)
+    np.testing.assert_array_equal(y.data, expected.numpy().transpose(0, 2, 3, 1))
+
+
+def test_ceil_mode_repr_and_errors():
+    assert repr(nn.MaxPool2D(3, strides=2, ceil_mode=True)) == \
+        "MaxPool2D(3, strides=2, ceil_mode=True)"
+    assert repr(nn.AvgPool1D(2, count_include_pad=True, ceil_mode=True)) == \
+        "AvgPool1D(2, ceil_mode=True, count_include_pad=True)"
+    with pytest.raises(TypeError, match=r"MaxPool2D: ceil_mode must be True or False, got 1"):
+        nn.MaxPool2D(2, ceil_mode=1)
+    with pytest.raises(ValueError, match=r"MaxPool2D 'pool': a 4-wide kernel .* leaves no "
+                                         r"window in ceil mode on the padded input of 2"):
+        nn.MaxPool2D(4, strides=1, ceil_mode=True, name="pool")(np.zeros((1, 2, 5, 1)))

@@ -55,11 +55,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 # ===== rectifiers ==============================================================================
 class ReLU(Op):
     def forward(self, x):
-        self.passed = x > 0  # the gradient flows where the input was positive (not at 0)
-        return np.maximum(x, 0)
+        y = np.maximum(x, 0)
+        # The gradient flows where the input was positive (not at 0), that is where y > 0. The
+        # output is kept rather than a mask: the next layer holds it anyway, so it costs nothing.
+        self.y = y if self.needs_grad[0] else None
+        return y
 
     def backward(self, dy):
-        return (dy * self.passed,)
+        return (dy * (self.y > 0),)
 
 
 def relu(x) -> Tensor:

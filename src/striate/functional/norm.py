@@ -2,8 +2,10 @@
 and scaled weight standardisation (NF-ResNets).
 
 Batch, layer and group normalisation and weight standardisation are one computation over
-different axes: standardise x to x_hat = (x - mean) / sqrt(var + eps), then scale and shift. They
-share the op `Normalize` and its compact backward.
+different axes: standardise x to x_hat = (x - mean) / sqrt(var + eps), then scale and shift.
+Layer and group normalisation and weight standardisation share the op `Normalize` and its compact
+backward; batch normalisation, the one on every convolutional network's hot path, has its own op
+specialised to the (positions, channels) matrix of channels-last data.
 """
 
 from __future__ import annotations
@@ -47,10 +49,6 @@ class Normalize(Op):
     def forward(self, x, gamma, beta, axes, eps):
         xc = x - _mean(x, axes)
         var = _mean(xc, axes, xc)  # biased, as every framework normalises
-        return self._scale_shift(xc, var, gamma, beta, eps, axes)
-
-    def _scale_shift(self, xc, var, gamma, beta, eps, axes):
-        """y from the centred input; `axes` None marks statistics that are constants."""
         # Backward needs only x_hat and inv_std (and gamma, an input): the compact formula.
         self.inv_std = 1 / np.sqrt(var + eps)
         self.xhat = xc
@@ -71,45 +69,81 @@ class Normalize(Op):
         if self.needs_grad[2]:
             dbeta = unbroadcast(dy, self.beta_shape)
         if self.needs_grad[0]:
+            # x_hat depends on x through the mean and the variance too. Differentiating
+            # x_hat = (x - mu) * inv_std over the m elements that share the statistics gives
+            # dx = inv_std * (dxhat - mean(dxhat) - x_hat * mean(dxhat * x_hat)).
             dxhat = dy if gamma is None else dy * gamma
-            if axes is None:
-                dx = dxhat * self.inv_std
-            else:
-                # x_hat depends on x through the mean and the variance too. Differentiating
-                # x_hat = (x - mu) * inv_std over the m elements that share the statistics gives
-                # dx = inv_std * (dxhat - mean(dxhat) - x_hat * mean(dxhat * x_hat)).
-                dx = xhat * -_mean(dxhat, axes, xhat)
-                dx += dxhat
-                dx -= _mean(dxhat, axes)
-                dx *= self.inv_std
+            dx = xhat * -_mean(dxhat, axes, xhat)
+            dx += dxhat
+            dx -= _mean(dxhat, axes)
+            dx *= self.inv_std
         return dx, dgamma, dbeta
 
 
-class BatchNorm(Normalize):
-    """Normalize over every axis but the channels, with running statistics. Works on the
-    (M, C) matrix view of x, M = N * positions."""
+class BatchNorm(Op):
+    """Batch normalisation on the (M, C) matrix view of x, M = N * positions.
+
+    The normalisation and the affine map are one per-channel map y = xc * scale + beta, with
+    xc = x - mean and scale = gamma * inv_std, so x_hat is never stored: backward rebuilds what
+    it needs from xc. Every per-channel sum is a BLAS product (`_mean`). Training makes five
+    passes over x forward and six backward; evaluation, where the statistics are constants,
+    two: y = x * scale + shift.
+    """
 
     def forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps):
-        self.shape = x.shape
+        self.shape, self.training = x.shape, training
         x = x.reshape(-1, x.shape[-1])  # (M, C)
-        if not training:
+        if training:
+            mean = _mean(x, (0,))[0]  # (C,)
+            xc = x - mean
+            var = _mean(xc, (0,), xc)[0]  # (C,), biased: what the batch is normalised with
+            if running_mean is not None:
+                m = x.shape[0]
+                running_mean *= 1 - momentum
+                running_mean += momentum * mean
+                running_var *= 1 - momentum
+                running_var += momentum * m / (m - 1) * var  # unbiased estimate, as PyTorch
+        else:
             # The running statistics are constants: cast them so float32 stays float32.
-            xc = x - running_mean.astype(x.dtype, copy=False)
+            mean = running_mean.astype(x.dtype, copy=False)
             var = running_var.astype(x.dtype, copy=False)
-            return self._scale_shift(xc, var, gamma, beta, eps, axes=None).reshape(self.shape)
-        mean = _mean(x, (0,))  # (1, C)
-        xc = x - mean
-        var = _mean(xc, (0,), xc)  # (1, C), biased: what the batch is normalised with
-        if running_mean is not None:
-            m = x.shape[0]
-            running_mean *= 1 - momentum
-            running_mean += momentum * mean[0]
-            running_var *= 1 - momentum
-            running_var += momentum * m / (m - 1) * var[0]  # unbiased estimate, as PyTorch
-        return self._scale_shift(xc, var, gamma, beta, eps, axes=(0,)).reshape(self.shape)
+        self.inv_std = 1 / np.sqrt(var + eps)  # (C,)
+        self.scale = self.inv_std if gamma is None else gamma * self.inv_std  # (C,)
+        if training:
+            self.xc = xc
+            y = xc * self.scale
+            if beta is not None:
+                y += beta
+        else:
+            # x - mean is needed only for the gradient of gamma: keep x and the mean for it.
+            self.x, self.mean = (x, mean) if self.needs_grad[1] else (None, None)
+            shift = -mean * self.scale if beta is None else beta - mean * self.scale
+            y = x * self.scale
+            y += shift
+        return y.reshape(self.shape)
 
     def backward(self, dy):
-        dx, dgamma, dbeta = super().backward(dy.reshape(self.xhat.shape))
+        dy = dy.reshape(-1, dy.shape[-1])  # (M, C)
+        m = dy.shape[0]
+        dx_through_stats = self.training and self.needs_grad[0]
+        dx = dgamma = dbeta = None
+        if self.needs_grad[2] or dx_through_stats:
+            mean_dy = _mean(dy, (0,))[0]  # (C,)
+            dbeta = mean_dy * m if self.needs_grad[2] else None
+        if self.needs_grad[1] or dx_through_stats:
+            xc = self.xc if self.training else self.x - self.mean  # (M, C)
+            mean_dy_xc = _mean(dy, (0,), xc)[0]  # (C,)
+            dgamma = mean_dy_xc * (m * self.inv_std) if self.needs_grad[1] else None
+        if dx_through_stats:
+            # With dx_hat = dy * gamma, the compact formula of `Normalize.backward`,
+            # dx = inv_std * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)),
+            # is per channel dx = scale * (dy - mean(dy) - xc * inv_std^2 * mean(dy * xc)).
+            dx = np.multiply(xc, self.inv_std**2 * mean_dy_xc)
+            np.subtract(dy, dx, out=dx)
+            dx -= mean_dy
+            dx *= self.scale
+        elif self.needs_grad[0]:
+            dx = dy * self.scale
         return None if dx is None else dx.reshape(self.shape), dgamma, dbeta
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 
 from striate import nn
-from striate.models.mobilenet import CONV_INIT, ConvNormActivation, make_divisible, over_fan_out
+from striate.models.mobilenet import ConvNormActivation, make_divisible
 from striate.models.registry import register
 
 # (expand ratio, kernel, first stride, input channels, output channels, layers), Table 1.
@@ -41,28 +41,6 @@ _STAGES = (
     (6, 5, 2, 112, 192, 4),
     (6, 3, 1, 192, 320, 1),
 )
-
-
-class SqueezeExcitation(nn.Module):
-    """Channel gate (Hu et al., 2018): y = x * sigmoid(fc2(act(fc1(mean_{H,W} x)))).
-
-    fc1 and fc2 are 1x1 convolutions with bias, as torchvision's SqueezeExcitation, so that
-    their keys are `fc1.weight`, `fc2.weight`. x: (N, H, W, C) -> (N, H, W, C).
-    """
-
-    def __init__(self, channels: int, squeeze_channels: int, activation=nn.ReLU) -> None:
-        super().__init__()
-        self.avgpool = nn.AdaptiveAvgPool2D(1)
-        self.fc1 = nn.Conv2D(squeeze_channels, 1, kernel_initializer=CONV_INIT,
-                             input_channels=channels)
-        self.fc2 = nn.Conv2D(channels, 1, kernel_initializer=CONV_INIT,
-                             input_channels=squeeze_channels)
-        self.activation = activation()
-        self.scale_activation = nn.Sigmoid()
-
-    def forward(self, x):
-        scale = self.activation(self.fc1(self.avgpool(x)))  # (N, 1, 1, C_squeeze)
-        return x * self.scale_activation(self.fc2(scale))  # gate (N, 1, 1, C) broadcast
 
 
 class MBConv(nn.Module):
@@ -88,7 +66,8 @@ class MBConv(nn.Module):
             ConvNormActivation(expanded, expanded, kernel_size, strides, groups=expanded,
                                activation=nn.SiLU),
             # The squeeze width is a quarter of the block's input width, not of the expansion.
-            SqueezeExcitation(expanded, max(1, in_channels // 4), activation=nn.SiLU),
+            nn.SqueezeExcitation(expanded, max(1, in_channels // 4), activation=nn.SiLU,
+                                 kernel_initializer=nn.init.he_normal_fan_out),
             ConvNormActivation(expanded, out_channels, 1, activation=None),
         ]
         self.block = nn.Sequential(*layers)
@@ -140,8 +119,7 @@ class EfficientNet(nn.Module):
         self.classifier = nn.Sequential(
             nn.Dropout(dropout),
             nn.Dense(num_classes, input_dim=4 * last_in,
-                     kernel_initializer=over_fan_out(nn.init.torch_default,
-                                                     "torch_default_fan_out")),
+                     kernel_initializer=nn.init.with_fan_out(nn.init.torch_default)),
         )
 
     def forward(self, x):

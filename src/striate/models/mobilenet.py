@@ -28,8 +28,6 @@ Paper Table 2 (input 224x224x3):
 
 from __future__ import annotations
 
-import numpy as np
-
 from striate import functional as F
 from striate import nn
 from striate.models.registry import register
@@ -44,34 +42,6 @@ _SETTING = (
     (6, 160, 3, 2),
     (6, 320, 1, 1),
 )
-
-
-def over_fan_out(initializer, name: str):
-    """The same initializer with fan_in and fan_out swapped: PyTorch's mode="fan_out".
-
-    name: how layer reprs print it."""
-
-    def swapped(shape, dtype=np.float32, fans=None, rng=None) -> np.ndarray:
-        fan_in, fan_out = nn.init.compute_fans(shape) if fans is None else fans
-        return initializer(shape, dtype, fans=(fan_out, fan_in), rng=rng)
-
-    swapped.__name__ = name
-    return swapped
-
-
-def normal(std: float):
-    """An initializer drawing from N(0, std^2) (torchvision's classifier layers use 0.01)."""
-
-    def initializer(shape, dtype=np.float32, fans=None, rng=None) -> np.ndarray:
-        rng = nn.init.generator() if rng is None else rng
-        return rng.normal(0.0, std, size=tuple(shape)).astype(dtype)
-
-    initializer.__name__ = f"normal({std})"
-    return initializer
-
-
-# kaiming_normal_(mode="fan_out"), torchvision's conv init for MobileNet, EfficientNet, RegNet.
-CONV_INIT = over_fan_out(nn.init.he_normal, "he_normal_fan_out")
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -112,7 +82,7 @@ class ConvNormActivation(nn.Sequential):
         activation: type[nn.Module] | None = nn.ReLU,
         eps: float = 1e-5,
         momentum: float = 0.1,
-        kernel_initializer=CONV_INIT,
+        kernel_initializer=nn.init.he_normal_fan_out,
     ) -> None:
         layers = [
             nn.Conv2D(
@@ -142,7 +112,7 @@ class InvertedResidual(nn.Module):
             layers.append(ConvNormActivation(in_channels, hidden, 1, activation=nn.ReLU6))
         layers += [
             ConvNormActivation(hidden, hidden, 3, strides, groups=hidden, activation=nn.ReLU6),
-            nn.Conv2D(out_channels, 1, use_bias=False, kernel_initializer=CONV_INIT,
+            nn.Conv2D(out_channels, 1, use_bias=False, kernel_initializer=nn.init.he_normal_fan_out,
                       input_channels=hidden),
             nn.BatchNorm(input_channels=out_channels),
         ]
@@ -171,7 +141,7 @@ class MobileNetV2(nn.Module):
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
             nn.Dropout(dropout),
-            nn.Dense(num_classes, kernel_initializer=normal(0.01), input_dim=last),
+            nn.Dense(num_classes, kernel_initializer=nn.init.normal(0.01), input_dim=last),
         )
 
     def forward(self, x):

@@ -27,8 +27,7 @@ import math
 import numpy as np
 
 from striate import nn
-from striate.models.efficientnet import SqueezeExcitation
-from striate.models.mobilenet import ConvNormActivation, make_divisible, normal
+from striate.models.mobilenet import ConvNormActivation, make_divisible
 from striate.models.registry import register
 
 _QUANT = 8  # widths are multiples of 8
@@ -92,7 +91,8 @@ class BottleneckTransform(nn.Sequential):
         }
         if se_ratio:
             # The squeeze width is relative to the block's input, not to the bottleneck.
-            layers["se"] = SqueezeExcitation(bottleneck, int(round(se_ratio * in_channels)))
+            layers["se"] = nn.SqueezeExcitation(bottleneck, int(round(se_ratio * in_channels)),
+                                                kernel_initializer=nn.init.he_normal_fan_out)
         layers["c"] = ConvNormActivation(bottleneck, out_channels, 1, activation=None)
         super().__init__(layers)
 
@@ -155,7 +155,7 @@ class RegNet(nn.Module):
             width = out
         self.trunk_output = nn.Sequential(stages)
         self.avgpool = nn.GlobalAveragePooling()
-        self.fc = nn.Dense(num_classes, kernel_initializer=normal(0.01), input_dim=width)
+        self.fc = nn.Dense(num_classes, kernel_initializer=nn.init.normal(0.01), input_dim=width)
 
     def forward(self, x):
         return self.fc(self.avgpool(self.trunk_output(self.stem(x))))

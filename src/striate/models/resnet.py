@@ -24,7 +24,10 @@ layer2.0.downsample.0.weight, fc.weight, ...); only the layouts differ (channels
 
 SE-ResNet-50 inserts a squeeze-and-excitation block on each bottleneck's residual branch before
 the add: s = sigmoid(W2 relu(W1 mean_HW(f(x)))), f(x) * s channel-wise, W1: C -> C/16,
-W2: C/16 -> C (with biases). https://arxiv.org/abs/1709.01507
+W2: C/16 -> C (with biases). https://arxiv.org/abs/1709.01507 W1 and W2 are the 1x1
+convolutions of `nn.SqueezeExcitation` (torchvision's SqueezeExcitation): keys
+layer1.0.se.fc1.weight (1, 1, C, C/16), .fc1.bias (C/16,), .fc2.weight (1, 1, C/16, C),
+.fc2.bias (C,).
 
 >>> from striate import models
 >>> models.create("resnet18").num_parameters()
@@ -33,7 +36,6 @@ W2: C/16 -> C (with biases). https://arxiv.org/abs/1709.01507
 
 from __future__ import annotations
 
-from .. import functional as F
 from .. import nn
 from .registry import register
 
@@ -53,24 +55,6 @@ def conv1x1(in_channels: int, filters: int, stride: int = 1) -> nn.Conv2D:
 def batch_norm(channels: int) -> nn.BatchNorm:
     """Batch norm with gamma 1, beta 0, PyTorch's momentum 0.1 and eps 1e-5."""
     return nn.BatchNorm(input_channels=channels)
-
-
-class SqueezeExcitation(nn.Module):
-    """Channel attention: y = x * sigmoid(fc2(relu(fc1(mean_HW(x))))).
-
-    fc1: C -> C/reduction, fc2: C/reduction -> C, both with biases; x: (N, H, W, C).
-    """
-
-    def __init__(self, channels: int, reduction: int = 16):
-        super().__init__()
-        self.fc1 = nn.Dense(channels // reduction, input_dim=channels,
-                            kernel_initializer="torch_default")
-        self.fc2 = nn.Dense(channels, input_dim=channels // reduction,
-                            kernel_initializer="torch_default")
-
-    def forward(self, x):
-        s = F.sigmoid(self.fc2(F.relu(self.fc1(F.global_avg_pool(x)))))  # (N, C)
-        return x * s.reshape(s.shape[0], 1, 1, s.shape[1])
 
 
 class BasicBlock(nn.Module):
@@ -97,8 +81,8 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     """1x1 reduce, 3x3 (carrying the stride), 1x1 expand to 4x channels, plus the shortcut.
 
-    With `se_reduction`, a SqueezeExcitation (attribute `se`) rescales the branch before the
-    add (SE-ResNet).
+    With `se_reduction`, an `nn.SqueezeExcitation` (attribute `se`, squeezing to
+    C / se_reduction channels) rescales the branch before the add (SE-ResNet).
     """
 
     expansion = 4
@@ -115,7 +99,8 @@ class Bottleneck(nn.Module):
         self.bn3 = batch_norm(out_channels)
         self.relu = nn.ReLU()
         self.downsample = downsample
-        self.se = None if se_reduction is None else SqueezeExcitation(out_channels, se_reduction)
+        self.se = None if se_reduction is None else nn.SqueezeExcitation(
+            out_channels, out_channels // se_reduction)
 
     def forward(self, x):
         out = self.relu(self.bn1(self.conv1(x)))

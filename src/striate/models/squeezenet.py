@@ -36,7 +36,6 @@ Paper Table 1, SqueezeNet 1.0 (input 224x224x3):
 from __future__ import annotations
 
 from striate import nn
-from striate.models.mobilenet import normal
 from striate.models.registry import register
 from striate.tensor import concatenate
 
@@ -100,7 +99,7 @@ class SqueezeNet(nn.Module):
         self.classifier = nn.Sequential(
             nn.Dropout(dropout),
             # The final convolution starts small (torchvision: N(0, 0.01^2)).
-            nn.Conv2D(num_classes, 1, kernel_initializer=normal(0.01), input_channels=512),
+            nn.Conv2D(num_classes, 1, kernel_initializer=nn.init.normal(0.01), input_channels=512),
             nn.ReLU(),
             nn.GlobalAveragePooling(),
         )

@@ -7,6 +7,8 @@ PyTorch's mechanics (Module, parameters(), state_dict(), train()/eval()) with Ke
 from . import init
 from .activation import *  # noqa: F403
 from .activation import __all__ as _activation
+from .attention import *  # noqa: F403
+from .attention import __all__ as _attention
 from .conv import *  # noqa: F403
 from .conv import __all__ as _conv
 from .dropout import *  # noqa: F403
@@ -22,4 +24,5 @@ from .norm import __all__ as _norm
 from .pool import *  # noqa: F403
 from .pool import __all__ as _pool
 
-__all__ = ["init", *_module, *_activation, *_conv, *_dropout, *_linear, *_merge, *_norm, *_pool]
+__all__ = ["init", *_module, *_activation, *_attention, *_conv, *_dropout, *_linear, *_merge,
+           *_norm, *_pool]

@@ -2,7 +2,8 @@
 
 No parameters; each layer validates its configuration once and its input rank on every call,
 then calls the functional op it names. Output size per axis: floor((I + P_start + P_end - K) / S)
-+ 1, strides defaulting to pool_size.
++ 1, strides defaulting to pool_size; max and average pools take PyTorch's ceil_mode=True
+(ceil instead of floor, see `arith.ceil_mode_padding`).
 
 >>> MaxPool2D(2)(np.zeros((2, 28, 28, 6))).shape
 (2, 14, 14, 6)
@@ -13,7 +14,7 @@ from __future__ import annotations
 import numbers
 
 from .. import functional as F
-from ..arith import ntuple, resolve_padding
+from ..arith import ceil_mode_padding, ntuple, resolve_padding
 from ..tensor import Tensor
 from .module import Module, format_args
 
@@ -62,7 +63,11 @@ class _Pool(Module):
     def _pool(self, x, **options) -> Tensor:
         self._check_rank(x, self.rank + 2, _LAYOUTS[self.rank])
         return type(self)._function(x, size=self.pool_size, stride=self.strides,
-                                    padding=self.padding, **options)
+                                    padding=self._padding(x), **options)
+
+    def _padding(self, x):
+        """The padding handed to the functional op for input x."""
+        return self.padding
 
     def forward(self, x):
         return self._pool(x)
@@ -74,24 +79,64 @@ class _Pool(Module):
         return format_args([self.pool_size], self._repr_args())
 
 
-class _MaxPool(_Pool):
+def _flag(layer: str, name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{layer}: {name} must be True or False, got {value!r}")
+    return value
+
+
+class _CeilPool(_Pool):
+    """With ceil_mode=True, PyTorch's ceil_mode: O = ceil((I + P - K) / S) + 1, keeping a last
+    partial window when it starts inside the input or the start padding (`ceil_mode_padding`
+    grows the end padding per input size)."""
+
+    def __init__(self, pool_size, strides=None, padding="valid", *, ceil_mode: bool = False,
+                 name: str | None = None):
+        super().__init__(pool_size, strides, padding, name=name)
+        self.ceil_mode = _flag(type(self).__name__, "ceil_mode", ceil_mode)
+
+    def _pads(self, x) -> tuple[tuple[int, int], ...]:
+        """The layer's padding as one (start, end) pair per spatial axis of x."""
+        return resolve_padding(self.padding, x.shape[1:-1], self.pool_size, self.strides,
+                               (1,) * self.rank, self.label)
+
+    def _padding(self, x):
+        if not self.ceil_mode:
+            return self.padding
+        return tuple(
+            ceil_mode_padding(size, k, s, pad, op=self.label)
+            for size, k, s, pad in zip(x.shape[1:-1], self.pool_size, self.strides, self._pads(x),
+                                       strict=True)
+        )
+
+    def _repr_args(self):
+        return super()._repr_args() + [("ceil_mode", self.ceil_mode, False)]
+
+
+class _MaxPool(_CeilPool):
     """max pooling: the largest value in each window; padding never wins."""
 
 
-class _AvgPool(_Pool):
+class _AvgPool(_CeilPool):
     """average pooling: the mean of each window; padding is left out of the count unless
-    count_include_pad."""
+    count_include_pad (ceil_mode's extra end padding never counts, as in PyTorch)."""
 
     def __init__(self, pool_size, strides=None, padding="valid", count_include_pad: bool = False,
-                 *, name: str | None = None):
-        super().__init__(pool_size, strides, padding, name=name)
-        if not isinstance(count_include_pad, bool):
-            raise TypeError(f"{type(self).__name__}: count_include_pad must be True or False, "
-                            f"got {count_include_pad!r}")
-        self.count_include_pad = count_include_pad
+                 *, ceil_mode: bool = False, name: str | None = None):
+        super().__init__(pool_size, strides, padding, ceil_mode=ceil_mode, name=name)
+        self.count_include_pad = _flag(type(self).__name__, "count_include_pad",
+                                       count_include_pad)
 
     def forward(self, x):
-        return self._pool(x, count_include_pad=self.count_include_pad)
+        if not (self.ceil_mode and self.count_include_pad):
+            return self._pool(x, count_include_pad=self.count_include_pad)
+        # The layer's padding counts, ceil_mode's extra end does not: pad with zeros that count
+        # as input, then pool with only the extra end as (uncounted) padding.
+        self._check_rank(x, self.rank + 2, _LAYOUTS[self.rank])
+        pads, ceil = self._pads(x), self._padding(x)
+        x = F.pad(x, ((0, 0), *pads, (0, 0)))
+        extra = tuple((0, c_end - end) for (_, end), (_, c_end) in zip(pads, ceil, strict=True))
+        return type(self)._function(x, size=self.pool_size, stride=self.strides, padding=extra)
 
     def _repr_args(self):
         return super()._repr_args() + [("count_include_pad", self.count_include_pad, False)]
@@ -228,10 +273,7 @@ class _Global(Module):
 
     def __init__(self, keepdims: bool = False, *, name: str | None = None):
         super().__init__(name=name)
-        if not isinstance(keepdims, bool):
-            raise TypeError(f"{type(self).__name__}: keepdims must be True or False, "
-                            f"got {keepdims!r}")
-        self.keepdims = keepdims
+        self.keepdims = _flag(type(self).__name__, "keepdims", keepdims)
 
     def forward(self, x):
         if x.ndim < 3:

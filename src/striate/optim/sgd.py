@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .._parallel import over_batch
 from .optimizer import Optimizer, ParamsT
 
 
@@ -62,27 +63,47 @@ class SGD(Optimizer):
             )
 
     def _update(self, p, grad, state, group):
+        first = group["momentum"] != 0 and "momentum_buffer" not in state
+        if first:
+            state["momentum_buffer"] = np.empty_like(p)  # b = g: `_update_part` fills it in
+        needs_spare = group["nesterov"] or group["dampening"] != 0
+        arrays = (p, grad, state.get("momentum_buffer"), self._scratch(p, 0),
+                  self._scratch(p, 1) if needs_spare else None)
+        if not all(a is None or a.flags.c_contiguous for a in arrays):
+            self._update_part(*arrays, first, group)
+            return
+        # The update is memory-bound elementwise work: a large parameter's flat halves go to
+        # both cores. Each part touches only its own elements of every array.
+        flat = [None if a is None else a.reshape(-1) for a in arrays]
+
+        def part(rows: slice) -> None:
+            self._update_part(*(None if a is None else a[rows] for a in flat), first, group)
+
+        over_batch(part, p.size, work=p.size * len(arrays))
+
+    @staticmethod
+    def _update_part(p, grad, buf, work, spare, first: bool, group) -> None:
+        """The rule on matching parts of p, its gradient, momentum buffer and two scratch
+        arrays (`spare` is None unless dampening or Nesterov momentum needs it)."""
         lr, momentum = float(group["lr"]), float(group["momentum"])
         weight_decay, dampening = float(group["weight_decay"]), float(group["dampening"])
         # `g` is either the caller's grad (read only) or `work`, a scratch array we may overwrite.
-        work = self._scratch(p, 0)
         g = grad
         if weight_decay != 0:
             g = np.multiply(p, weight_decay, out=work)
             g += grad
         if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = np.array(g, dtype=p.dtype)
+            if first:
+                buf[...] = g
             else:
                 buf *= momentum
                 if dampening == 0:
                     buf += g
                 else:
-                    buf += np.multiply(g, 1.0 - dampening, out=self._scratch(p, 1))
+                    buf += np.multiply(g, 1.0 - dampening, out=spare)
             if group["nesterov"]:
                 if g is work:
-                    g += np.multiply(buf, momentum, out=self._scratch(p, 1))
+                    g += np.multiply(buf, momentum, out=spare)
                 else:
                     g = np.multiply(buf, momentum, out=work)
                     g += grad

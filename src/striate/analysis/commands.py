@@ -1,0 +1,116 @@
+"""The `striate import-weights` and `striate export` commands (`add_parsers(subparsers)`
+registers both): PyTorch weights into a striate checkpoint, and a checkpoint out as ONNX or as
+a PyTorch state_dict.
+
+Each prints its resolved configuration on stderr first, then writes one file at --out (atomically)
+and prints its path. Bad input raises UserError with one sentence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from .._cli import add_seed, parse_input_shape, positive_int, print_config
+from ..errors import UserError
+
+__all__ = ["add_parsers", "export", "import_weights"]
+
+
+def import_weights(args: argparse.Namespace) -> int:
+    """`striate import-weights FILE.pth MODEL --out CHECKPOINT`."""
+    from .. import interop, models
+    from ..nn import init
+    from ..train.checkpoint import save
+
+    shape = parse_input_shape(args.input_shape)
+    print_config("import-weights", {
+        "weights": args.weights, "model": args.model, "num_classes": args.num_classes or "model's",
+        "input_shape": args.input_shape or "native", "out": args.out, "seed": args.seed,
+    })
+    if args.model not in models.names():
+        raise UserError(f"import-weights: unknown model {args.model!r}; available: "
+                        f"{', '.join(models.names())}")
+    init.set_seed(args.seed)  # layers without a torch counterpart keep seeded weights
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UserError("import-weights: reading .pth files needs PyTorch: "
+                        "pip install torch") from None
+    try:
+        model = interop.import_torch_file(args.weights, args.model, args.num_classes)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if shape is not None:
+        model.input_shape = shape
+    path = save(model, args.out, source=os.path.basename(args.weights))
+    print(path)
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    """`striate export CHECKPOINT --format onnx|torch --out FILE`."""
+    from .. import interop
+    from .._files import atomic_path
+    from ..train.checkpoint import load
+
+    shape = parse_input_shape(args.input_shape)
+    print_config("export", {"checkpoint": args.checkpoint, "format": args.format,
+                            "input_shape": args.input_shape or "checkpoint's", "out": args.out,
+                            "seed": args.seed})
+    model = load(args.checkpoint)
+    shape = shape or getattr(model, "input_shape", None) or getattr(
+        model, "default_input_shape", None)
+    if shape is None:
+        raise UserError(f"export: {args.checkpoint} records no input shape; pass "
+                        f"--input-shape H,W,C")
+    if args.format == "onnx":
+        try:
+            from ..onnx_export import export_onnx
+
+            export_onnx(model, tuple(shape), args.out)
+        except ImportError as error:
+            raise UserError(f"export: {error}") from None
+        except NotImplementedError as error:
+            raise UserError(str(error)) from None
+    else:
+        try:
+            import torch
+        except ImportError:
+            raise UserError("export: --format torch needs PyTorch: pip install torch") from None
+        state = interop.export_torch_state_dict(model, as_torch=True, input_shape=tuple(shape))
+        with atomic_path(args.out) as tmp:
+            torch.save(state, tmp)
+    print(args.out)
+    return 0
+
+
+def add_parsers(subparsers) -> None:
+    """Register `import-weights` and `export`; each parser's `func` is the function to call."""
+    p = subparsers.add_parser(
+        "import-weights", help="load PyTorch (torchvision-named) weights into a checkpoint",
+        description="Read a .pth state_dict (torch.load with weights_only=True), convert its "
+                    "layouts to striate's channels-last ones and save a checkpoint.")
+    p.add_argument("weights", help="a PyTorch .pth file holding a state_dict")
+    p.add_argument("model", help="registered model name, e.g. resnet18")
+    p.add_argument("--out", required=True, help="checkpoint (.safetensors) to write")
+    p.add_argument("--num-classes", type=positive_int, default=None,
+                   help="number of outputs (default: the model's own)")
+    p.add_argument("--input-shape", default=None,
+                   help="input H,W,C recorded in the checkpoint (default: the model's native)")
+    add_seed(p, "seed of any weights the file does not set")
+    p.set_defaults(func=import_weights)
+
+    e = subparsers.add_parser(
+        "export", help="write a checkpoint as ONNX or as a PyTorch state_dict",
+        description="ONNX: a graph with a channels-last (N, H, W, C) float32 input named "
+                    "'input' (dynamic N) and an output named 'output'. torch: a .pth "
+                    "state_dict in torchvision's names and layouts.")
+    e.add_argument("checkpoint", help="a checkpoint written by striate train or import-weights")
+    e.add_argument("--format", choices=("onnx", "torch"), default="onnx",
+                   help="what to write (default: %(default)s)")
+    e.add_argument("--out", required=True, help="file to write (.onnx or .pth)")
+    e.add_argument("--input-shape", default=None,
+                   help="input H,W,C to trace (default: the checkpoint's)")
+    add_seed(e, "unused; accepted everywhere")
+    e.set_defaults(func=export)

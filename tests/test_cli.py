@@ -1,0 +1,172 @@
+"""The command line end to end (subprocess `python -m striate`) and its error path."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from striate.cli import main
+from striate.data import load_sample
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+
+def striate(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "striate", *map(str, args)], capture_output=True,
+                          text=True, env=ENV, cwd=cwd, timeout=300)
+
+
+def assert_one_line_error(result, *fragments, code=2):
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    for fragment in fragments:
+        assert fragment in last, last
+    return last
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """One short training run: 1 epoch of LeNet-5 on 300 digits."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = striate("train", "--limit", "300", "--epochs", "1", "--no-progress", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "model         lenet5" in result.stderr  # the resolved configuration comes first
+    assert "test accuracy" in result.stdout
+    return out
+
+
+def test_train_writes_checkpoints_and_pictures(run_dir):
+    for name in ("best.safetensors", "last.safetensors", "curves.png", "confusion.png",
+                 "history.json"):
+        assert (run_dir / name).is_file(), name
+    assert json.loads((run_dir / "history.json").read_text())["val/accuracy"]
+
+
+def test_evaluate_json_on_the_test_part_and_on_an_npz(run_dir, tmp_path):
+    result = striate("evaluate", run_dir / "best.safetensors", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # exactly one JSON object on stdout
+    assert 0 <= report["accuracy"] <= 1 and report["count"] == 1000  # the whole test part
+    x, y = load_sample("test")
+    npz = tmp_path / "digits.npz"
+    np.savez(npz, images=x[:50], labels=y[:50])
+    result = striate("evaluate", run_dir / "best.safetensors", "--data", npz, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["count"] == 50 and 0 <= report["accuracy"] <= 1
+    assert set(report["per_class_accuracy"]) == {str(i) for i in range(10)}
+    text = striate("evaluate", run_dir / "best.safetensors", "--data", npz)
+    assert text.returncode == 0 and "per-class accuracy" in text.stdout
+
+
+def test_predict_a_png(run_dir, tmp_path):
+    from PIL import Image
+
+    x, _ = load_sample("test")
+    path = tmp_path / "digit.png"
+    # dark ink on light paper, larger than 28x28 and not square
+    Image.fromarray(255 - x[0]).resize((90, 120)).save(path)
+    result = striate("predict", run_dir / "best.safetensors", path, "--top-k", "3")
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    assert line.startswith(f"{path}: ") and line.count("%") == 3
+
+
+def test_resume_continues_a_run(run_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    result = striate("train", "--resume", copy, "--epochs", "2", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "epoch 2/2" in result.stderr and "epoch 1/2" not in result.stderr
+    assert len(json.loads((copy / "history.json").read_text())["train/loss"]) == 2
+
+
+def test_unknown_model(tmp_path):
+    result = striate("train", "no_such_net", "--out", tmp_path / "x")
+    assert_one_line_error(result, "unknown model 'no_such_net'; available:")
+    assert not (tmp_path / "x").exists()
+
+
+def test_corrupt_checkpoint_and_undecodable_image(run_dir, tmp_path):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes((run_dir / "best.safetensors").read_bytes()[:500])
+    assert_one_line_error(striate("evaluate", bad), "bad.safetensors", "truncated")
+    image = tmp_path / "image.png"
+    image.write_bytes(b"not a png")
+    assert_one_line_error(striate("predict", run_dir / "best.safetensors", image),
+                          "cannot decode image", "image.png")
+
+
+def test_divergence_exits_nonzero_and_leaves_no_folder(tmp_path):
+    out = tmp_path / "nan"
+    result = striate("train", "lenet5_modern", "--optimizer", "sgd", "--lr", "1e30", "--limit",
+                     "256", "--epochs", "2", "--no-progress", "--out", out)
+    last = assert_one_line_error(result, "training diverged: loss became", "lower the learning "
+                                 "rate", code=3)
+    assert "RuntimeWarning" not in result.stderr, last
+    assert not out.exists()
+
+
+# ----- in-process error paths (fast) ------------------------------------------------------------
+def run_main(capsys, *args):
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err.strip().splitlines()[-1]
+
+
+def test_invalid_input_shape(capsys):
+    code, _, last = run_main(capsys, "summary", "lenet5", "--input-shape", "28x")
+    assert code == 2 and last == ("striate summary: --input-shape: expected positive integers "
+                                  "H,W,C such as 28,28,1, got '28x'")
+
+
+def test_missing_data_dir(capsys, tmp_path):
+    code, _, last = run_main(capsys, "train", "--dataset", "mnist", "--data-dir",
+                             tmp_path / "nowhere", "--out", tmp_path / "run")
+    assert code == 2 and "no train-images-idx3-ubyte file in" in last
+    assert not (tmp_path / "run").exists()
+    code, _, last = run_main(capsys, "train", "--dataset", "cifar10", "--data-dir",
+                             tmp_path / "nowhere")
+    assert code == 2 and "--data-dir: no such folder" in last
+    code, _, last = run_main(capsys, "train", "--dataset", "imagenet")
+    assert code == 2 and "--dataset: expected bundled, mnist, cifar10 or folder:PATH" in last
+
+
+def test_images_the_model_cannot_take(capsys, tmp_path):
+    from PIL import Image
+
+    for name in ("a", "b"):
+        (tmp_path / "set" / name).mkdir(parents=True)
+        for i in range(3):
+            # 6 rows are too few for two 5x5 convolutions and two poolings
+            Image.new("L", (40, 6), 40 * i).save(tmp_path / "set" / name / f"{i}.png")
+    code, _, last = run_main(capsys, "train", "lenet5_modern", "--dataset",
+                             f"folder:{tmp_path / 'set'}", "--out", tmp_path / "run")
+    assert code == 2 and "model lenet5_modern cannot take the 6x40x1 images" in last
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_npz(capsys, run_dir, tmp_path):
+    npz = tmp_path / "f.npz"
+    np.savez(npz, images=np.zeros((2, 28, 28), np.float32), labels=np.zeros(2, np.int64))
+    code, _, last = run_main(capsys, "evaluate", run_dir / "best.safetensors", "--data", npz)
+    assert code == 2 and "images must be uint8" in last
+    np.savez(npz, images=np.zeros((2, 32, 32), np.uint8), labels=np.zeros(2, np.int64))
+    code, _, last = run_main(capsys, "evaluate", run_dir / "best.safetensors", "--data", npz)
+    assert code == 2 and "images are 32x32x1 but the model was trained on 28x28x1" in last
+    code, _, last = run_main(capsys, "evaluate", run_dir / "best.safetensors", "--data",
+                             tmp_path / "none.npz")
+    assert code == 2 and "--data: no such file" in last
+
+
+def test_summary_json(capsys):
+    assert main(["summary", "lenet5_modern", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rows"][0]["output_shape"] == [28, 28, 6]
+    assert report["total_params"] == 61706
