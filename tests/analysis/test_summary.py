@@ -224,3 +224,13 @@ def test_summary_does_not_change_the_model(rng):
     assert model.training is True
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[key])
+
+
+def test_lenet5_counts_the_multiply_adds_of_c3s_connections_only():
+    from striate import models
+    from striate.analysis import summary
+
+    rows = {row.name: row for row in summary(models.create("lenet5"), (32, 32, 1)).rows}
+    # 10x10 outputs, 5x5 windows, 60 connected (input map, output map) pairs of Table I
+    assert rows["c3"].macs == 10 * 10 * 25 * 60 == 150_000
+    assert rows["c1"].macs == 28 * 28 * 25 * 6
