@@ -4,12 +4,28 @@
 the graph it ran. The ONNX input keeps striate's channels-last layout, (N, H, W, C) with a
 dynamic batch N; a Transpose turns it into the channels-first layout of ONNX's Conv and pooling
 operators, every tensor with spatial axes stays channels-first inside the graph, and a spatial
-output is transposed back. Layers with their own translation: convolutions (any rank, groups,
-depthwise, flip), Dense, BatchNorm, LocalResponseNorm, max/average/L_p pooling (any padding,
-PyTorch's ceil mode), global and adaptive pooling, Flatten, Reshape, ZeroPadding2D, Dropout and
-Identity. Everything else (activations, merges, a residual `+` or a concatenation written in a
-forward) is translated operation by operation from the autograd graph; an operation or layer
-without a translation raises NotImplementedError naming it.
+output is transposed back.
+
+Two levels of translation. Layers with their own: Dense, BatchNorm, LayerNorm
+(LayerNormalization), GroupNorm (InstanceNormalization over reshaped groups),
+LocalResponseNorm, max and L_p pooling (any padding, PyTorch's ceil mode), global and adaptive
+pooling, Flatten, Reshape, ZeroPadding2D, Dropout and Identity. Every other layer, and whatever
+a forward computes itself (a residual `+`, a concatenation), is translated operation by operation
+from the autograd graph: convolutions of any rank (groups, depthwise, flip, dilation; separable
+layers are their two convolutions), transposed convolutions (ConvTranspose), average and
+Gaussian pooling (a depthwise Conv divided by the window's count or weight), embeddings
+(Gather), activations, arithmetic, reductions, reshapes, concatenation and padding.
+
+Extension point: a value that the model's input does not reach is exported as the value it had
+in the trace. A layer that builds its kernel from its parameters (LeNet's connection-table C3
+masks a packed kernel, NF-ResNet's WSConv2D standardises its kernel) and then calls `F.conv2d`
+is therefore exported as a plain Conv with that kernel, with no code here; a custom layer gets
+the same by computing its weights from parameters and calling the functional ops. An operation
+without a translation (locally connected layers, for one) raises NotImplementedError naming
+the layer and the operation.
+
+A model whose leaves include an `nn.Embedding` takes token ids: its ONNX input is int64
+(N, L), the ids its embeddings look up.
 
 Needs the optional `onnx` package (`pip install striate[onnx]`).
 """
@@ -220,7 +236,6 @@ def _reduce(op_type: str) -> Callable:
     return translate
 
 
-
 def _pads(pairs) -> list[int]:
     """(start, end) per axis -> ONNX's [starts..., ends...]."""
     return [p[0] for p in pairs] + [p[1] for p in pairs]
@@ -295,6 +310,19 @@ def _axis_max(g: _Graph, op, parents, out) -> str:
     return g.channels_first(y, out.ndim)
 
 
+def _pad(g: _Graph, op, parents, out) -> str:
+    x = parents[0]
+    pairs = [(s.start, n - s.stop) for s, n in zip(op.inside, out.shape, strict=True)]
+    if x.ndim >= 3:
+        pairs = [pairs[a] for a in _first(x.ndim)]
+    # The op keeps no fill value: read it off a padded entry of the traced output.
+    outside = np.ones(out.shape, dtype=bool)
+    outside[op.inside] = False
+    value = out.data[outside][0] if outside.any() else 0.0
+    return g.node("Pad", [g.name_of(x), g.const(_pads(pairs), "pads", np.int64),
+                          g.const(value, "value")])
+
+
 _OPERATIONS: dict[str, Callable] = {
     "Sum": _reduce("ReduceSum"),
     "Mean": _reduce("ReduceMean"),
@@ -326,6 +354,7 @@ _OPERATIONS: dict[str, Callable] = {
     "WeightedAverage": _weighted_average,
     "Embedding": _embedding,
     "AxisMax": _axis_max,
+    "Pad": _pad,
 }
 
 
@@ -420,36 +449,30 @@ def _global_pool(g: _Graph, module, x: Tensor, out: Tensor) -> tuple[Tensor, str
     return out, (y if module.keepdims else g.node("Flatten", [y], axis=1))
 
 
-def _average_matrix(size: int, target: int) -> np.ndarray:
-    """(target, size) matrix averaging the adaptive windows [floor(i*I/O), ceil((i+1)*I/O))."""
-    matrix = np.zeros((target, size))
-    for i in range(target):
-        start, end = i * size // target, -(-(i + 1) * size // target)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix
-
-
 def _adaptive_pool(g: _Graph, module, x: Tensor, out: Tensor) -> tuple[Tensor, str]:
     is_max = "Max" in type(module).__name__
     size, target = x.shape[1:-1], out.shape[1:-1]
+    data = g.name_of(x)
     if all(o == 1 for o in target):
-        return out, g.node("GlobalMaxPool" if is_max else "GlobalAveragePool", [g.name_of(x)])
-    if any(i % o for i, o in zip(size, target, strict=True)):
-        if is_max or len(size) > 2:
-            raise NotImplementedError(
-                f"export_onnx: {g.where}: adaptive max or 3-D pooling from {tuple(size)} to "
-                f"{tuple(target)} has uneven windows, which ONNX's pools cannot express; use an "
-                f"input size that each output size divides"
-            )
-        # Uneven average windows are a linear map per axis: y = P_H x P_W^T.
-        y = g.node("MatMul", [g.name_of(x), g.const(_average_matrix(size[-1], target[-1]).T,
-                                                       "pool_w")])
-        if len(size) == 2:
-            y = g.node("MatMul", [g.const(_average_matrix(size[0], target[0]), "pool_h"), y])
-        return out, y
-    window = [i // o for i, o in zip(size, target, strict=True)]
-    return out, g.node("MaxPool" if is_max else "AveragePool", [g.name_of(x)],
-                       kernel_shape=window, strides=window)
+        return out, g.node("GlobalMaxPool" if is_max else "GlobalAveragePool", [data])
+    if not any(i % o for i, o in zip(size, target, strict=True)):
+        window = [i // o for i, o in zip(size, target, strict=True)]
+        return out, g.node("MaxPool" if is_max else "AveragePool", [data],
+                           kernel_shape=window, strides=window)
+    # Uneven windows [floor(j*I/O), ceil((j+1)*I/O)): each output reads a box, so reduce one
+    # axis at a time (a max or mean over a box is one over each of its sides in turn), each
+    # window a Slice and a reduction, concatenated along the axis.
+    reduce = "ReduceMax" if is_max else "ReduceMean"
+    for axis, (i, o) in enumerate(zip(size, target, strict=True), start=2):
+        if i == o:
+            continue
+        windows = []
+        for j in range(o):
+            bounds = [g.const([v], "bound", np.int64) for v in (j * i // o, -(-(j + 1) * i // o))]
+            piece = g.node("Slice", [data, *bounds, g.const([axis], "axis", np.int64)])
+            windows.append(g.node(reduce, [piece], axes=[axis], keepdims=1))
+        data = g.node("Concat", windows, axis=axis)
+    return out, data
 
 
 def _reshape_layer(g: _Graph, module, x: Tensor, out: Tensor) -> tuple[Tensor, str]:
