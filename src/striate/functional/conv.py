@@ -5,26 +5,30 @@ Every op runs on one N-d core. Data are channels-last, x (N, *in, C_in), kernels
 (*k, C_in/groups, C_out). The core walks the kernel offset by offset: at offset (u, v) the strided
 slice x[:, u*dH::sH, v*dW::sW] is what that tap of the kernel sees at every output position.
 
-- forward (im2col): the slices are copied into a patch matrix `cols` (M, G, K*C_in/G), with
+- forward (im2col): the patches are copied into a patch matrix `cols` (M, G, K*C_in/G), with
   M = N*H_out*W_out output positions, G groups and K = kH*kW taps, and one BLAS product per group
-  gives y = cols @ w. The batch is cut into cache-sized pieces so that each piece's patches are
-  still in cache when the product reads them (a sample too big for the budget is cut along its
-  first spatial axis).
-- weight gradient: dw = cols^T @ dy, the patches rebuilt piece by piece (keeping them all would
-  cost K times the input's memory).
-- input gradient: at stride 1 a convolution of dy with the flipped kernel (its patches copied,
-  dx written once by the product); otherwise col2im: dcols = dy @ w^T, then each tap's slice is
-  added back where it was read (a slice-add per offset, never np.add.at). This is also the
+  gives y = cols @ w. The copy goes box by box: the outputs that see the same taps (the
+  interior, then each edge) are copied at once from a strided view of x that holds their
+  patches. The batch is cut into cache-sized pieces so that each piece's patches are still in
+  cache when the product reads them (a sample too big for the budget is cut along its first
+  spatial axis).
+- stride 1, both gradients from the patches of dy, copied once per piece and read by two
+  products: dx = conv(dy, w') with w' the flipped kernel (dx written once by the product), and
+  dw = x^T @ dycols (the patches of dy through the mirrored taps are the outputs that read
+  each input, so the patches of x are never rebuilt).
+- other strides: dw = cols^T @ dy, the patches of x rebuilt piece by piece (keeping them all
+  would cost K times the input's memory); col2im for dx: dcols = dy @ w^T, then each tap's slice
+  is added back where it was read (a slice-add per offset, never np.add.at). This is also the
   forward of the transposed convolution, whose backward is the convolution forward and its
   weight gradient.
 
-Padding is never built: each offset's slice is cut to the output positions whose tap lands inside
-the input, and the rest of `cols` stays zero. A 1x1 kernel without padding needs no copy (its
-patches are the input itself); depthwise convolution (groups == C_in) multiplies and adds the
-shifted slices directly, as patches would be K times larger than the work they save; those
-passes split the batch over the shared thread pool (`striate._parallel`). The im2col path runs
-in the calling thread: BLAS already uses every core, and Python threads on top of it measured
-slower (and much slower when other processes load the machine).
+Padding is never built: each box holds only taps that land inside the input, and the rest of `cols`
+stays zero. A 1x1 kernel without padding needs no copy (its patches are the input itself);
+depthwise convolution (groups == C_in) multiplies and adds the shifted slices directly, as patches
+would be K times larger than the work they save; those passes split the batch over the shared
+thread pool (`striate._parallel`). The im2col path runs in the calling thread: BLAS already uses
+every core, and Python threads on top of it measured slower (and much slower when other processes
+load the machine).
 
 Output sizes and padding come from `arith` (DESIGN.md): O = floor((I + P_start + P_end
 - d*(K - 1) - 1) / S) + 1.
@@ -61,9 +65,10 @@ _LAYOUTS = {1: ("(N, L, C_in)", "(kL, C_in/groups, C_out)"),
             3: ("(N, D, H, W, C_in)", "(kD, kH, kW, C_in/groups, C_out)")}
 
 # Patches of one piece of the batch: small enough to stay in the cache between the copy that
-# builds them and the product that reads them. Measured on (32, 56, 56, 64) 3x3: 2-8 MiB pieces
-# are equally fast, 30 MiB ones 10% slower.
-_PIECE_BYTES = 1 << 20
+# builds them and the product that reads them (2 MiB L2 per core here). Measured on
+# (32, 56, 56, 64) 3x3 forward+backward against 1, 2 and 8 MiB: 4 MiB is fastest with BLAS on 2
+# threads (fewer, larger products to share out), 1 MiB with one thread (5% faster there).
+_PIECE_BYTES = 4 << 20
 # Samples per block of the depthwise passes: each tap's pass re-reads the block's output.
 _BLOCK_BYTES = 2 << 20
 
@@ -159,15 +164,60 @@ def _pieces(g: _Geometry, n: int, bytes_per_position: int) -> list[_Piece]:
 
 
 # ===== patches: im2col and col2im ==============================================================
-def _im2col(x: np.ndarray, g: _Geometry, cols: np.ndarray) -> None:
-    """Copy every tap's slice of x (n, *in, G, C_in/G) into cols (n, *out, G, *k, C_in/G).
+class _Box(NamedTuple):
+    """Outputs that all see the same range of taps along every axis (slices per axis), and the
+    input read by the first of them through the first of those taps."""
 
-    Positions no tap reaches (padding) are left as they are: zero in a buffer made by np.zeros
-    and only ever refilled by this function.
+    out: tuple[slice, ...]
+    taps: tuple[slice, ...]
+    start: tuple[int, ...]
+
+
+@functools.lru_cache(maxsize=512)
+def _boxes(g: _Geometry) -> tuple[_Box, ...]:
+    """The output positions cut into boxes of equal tap ranges: along an axis, output j sees
+    the taps u with 0 <= j*s + u*d - p0 < size, a range that changes only near the edges (3
+    boxes per axis for a 3-wide kernel with padding 1: left edge, interior, right edge)."""
+    per_axis = []
+    for size, out, k, s, d, (p0, _) in zip(*g, strict=True):
+        segments = []  # [first output, past the last, (first tap, past the last tap)]
+        for j in range(out):
+            lo = max(0, -((j * s - p0) // d))  # ceil((p0 - j*s) / d)
+            taps = (lo, min(k, (size - 1 + p0 - j * s) // d + 1))
+            if taps[1] <= taps[0]:
+                continue
+            if segments and segments[-1][1] == j and segments[-1][2] == taps:
+                segments[-1][1] = j + 1
+            else:
+                segments.append([j, j + 1, taps])
+        per_axis.append([(slice(j0, j1), slice(*t), j0 * s + t[0] * d - p0)
+                         for j0, j1, t in segments])
+    return tuple(_Box(*(tuple(part) for part in zip(*combo, strict=True)))
+                 for combo in itertools.product(*per_axis))
+
+
+def _im2col(x: np.ndarray, g: _Geometry, cols: np.ndarray) -> None:
+    """Copy the patches of x (n, *in, G, C_in/G) into cols (n, *out, G, *k, C_in/G).
+
+    One copy per box of outputs that see the same taps, from a strided view of x holding those
+    outputs' patches (no copy per tap: fewer, longer copies, with the kW*C_in values of a patch
+    row contiguous at dilation 1). Positions no tap reaches (padding) are left as they are: zero
+    in a buffer made by np.zeros and only ever refilled by this function.
     """
-    every = (slice(None),)
-    for tap in _taps(g)[0]:
-        cols[every + tap.out + every + tap.offset] = x[every + tap.inp]
+    n, stride, dilation = x.shape[0], g.stride, g.dilation
+    axes = range(1, x.ndim - 2)  # the spatial axes of x
+    for box in _boxes(g):
+        first = x[(slice(None), *(slice(i, None) for i in box.start))]
+        # (n, *out box, G, *taps, C_in/G): patch [j, u] at input j*s + u*d of this box's start
+        patches = np.lib.stride_tricks.as_strided(
+            first,
+            (n, *(sl.stop - sl.start for sl in box.out), x.shape[-2],
+             *(sl.stop - sl.start for sl in box.taps), x.shape[-1]),
+            (x.strides[0], *(s * x.strides[a] for s, a in zip(stride, axes, strict=True)),
+             x.strides[-2], *(d * x.strides[a] for d, a in zip(dilation, axes, strict=True)),
+             x.strides[-1]),
+            writeable=False)
+        cols[(slice(None), *box.out, slice(None), *box.taps)] = patches
 
 
 def _col2im(dcols: np.ndarray, g: _Geometry, dx: np.ndarray) -> None:
@@ -248,52 +298,97 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, groups: int) -> np
     return y
 
 
-def _adjoint(w: np.ndarray, g: _Geometry, groups: int):
-    """For a stride-1 convolution, the kernel and geometry of the convolution that computes its
-    input gradient: dx = conv(dy, w'), w' the kernel flipped with C_in and C_out swapped in each
-    group, padded by d*(k-1) - p on each side; None when a pad exceeds d*(k-1) (that would be a
-    crop).
-
-    Gathering dx this way copies dy's patches and writes dx once from the product, where col2im
-    adds every tap into dx: about a third faster.
-    """
+def _adjoint_geometry(g: _Geometry) -> _Geometry | None:
+    """For a stride-1 convolution, the geometry of the convolution of dy that gives its input
+    gradient: input and output sizes swapped, padded by d*(k-1) - p on each side; None at
+    another stride or when a pad exceeds d*(k-1) (that would be a crop)."""
     reach = [d * (k - 1) for k, d in zip(g.kernel, g.dilation, strict=True)]
     if any(s != 1 for s in g.stride) or any(
         p > r for pair, r in zip(g.pads, reach, strict=True) for p in pair
     ):
         return None
-    n = len(g.kernel)
-    c_in_g, c_out = w.shape[-2], w.shape[-1]
-    flipped = _flip(w, n).reshape(*g.kernel, c_in_g, groups, c_out // groups)
-    # (*k, C_in/G, G, C_out/G) -> (*k, C_out/G, G, C_in/G) -> (*k, C_out/G, C_in)
-    w_adj = np.ascontiguousarray(np.swapaxes(flipped, n, n + 2)).reshape(
-        *g.kernel, c_out // groups, c_in_g * groups)
     pads = tuple((r - p0, r - p1) for (p0, p1), r in zip(g.pads, reach, strict=True))
-    return w_adj, _Geometry(g.out_size, g.in_size, g.kernel, g.stride, g.dilation, pads)
+    return _Geometry(g.out_size, g.in_size, g.kernel, g.stride, g.dilation, pads)
+
+
+def _adjoint_kernel(w: np.ndarray, groups: int) -> np.ndarray:
+    """w' with dx = conv(dy, w') at stride 1: w flipped, C_in and C_out swapped in each group.
+    (*k, C_in/G, C_out) -> (*k, C_out/G, C_in)."""
+    n = w.ndim - 2
+    c_in_g, c_out = w.shape[-2], w.shape[-1]
+    flipped = _flip(w, n).reshape(*w.shape[:n], c_in_g, groups, c_out // groups)
+    # (*k, C_in/G, G, C_out/G) -> (*k, C_out/G, G, C_in/G) -> (*k, C_out/G, C_in)
+    return np.ascontiguousarray(np.swapaxes(flipped, n, n + 2)).reshape(
+        *w.shape[:n], c_out // groups, c_in_g * groups)
+
+
+def _stride1_backward(dy, x, w, ga: _Geometry, groups: int, x_shape, w_shape, need_dx,
+                      need_dw):
+    """(dx, dw) of a stride-1 convolution from the patches of dy under the adjoint geometry
+    `ga`, copied once per piece and read by both products while still in cache:
+
+    - dx = conv(dy, w') = dycols @ w', written once (col2im would add every tap into dx);
+    - dw = dycols^T @ x, taps mirrored: dycols[p, k-1-u, f] is dy at the output that read
+      x[p] through tap u, so the patches of x are never built. The product is taken with the
+      longer side of dw as its rows (x^T @ dycols when C_in/G > K*C_out/G): BLAS measured
+      15-35% faster that way round.
+    """
+    n, c_in, c_out = x_shape[0], x_shape[-1], w_shape[-1]
+    c_in_g, dtype = c_in // groups, dy.dtype
+    k_cout = math.prod(ga.kernel) * c_out // groups
+    dyg = _split_groups(dy, groups)
+    # (G, K*C_out/G, C_in/G)
+    w_adj = _group_weights(_adjoint_kernel(w, groups), groups) if need_dx else None
+    dx = np.empty(x_shape, dtype=dtype) if need_dx else None
+    taps_rows = k_cout >= c_in_g
+    dw_shape = (groups, k_cout, c_in_g) if taps_rows else (groups, c_in_g, k_cout)
+    dw_t = np.zeros(dw_shape, dtype=dtype) if need_dw else None
+    scratch = np.empty_like(dw_t) if need_dw else None
+
+    buffers = _Buffers(dy.shape, groups, dtype)
+    for p in _pieces(ga, n, dtype.itemsize * math.prod(ga.kernel) * c_out):
+        cols = _patch_matrix(dyg[p.batch, p.inp], p.geometry, groups, buffers)  # (G, m, KC)
+        if need_dx:
+            out = dx[p.batch, p.out].reshape(-1, groups, c_in_g).transpose(1, 0, 2)
+            _grouped_matmul(cols, w_adj, out)  # (G, m, C_in/G)
+        if need_dw:
+            # (G, m, C_in/G): the inputs at the positions this piece's dx rows cover
+            xp = x[p.batch, p.out].reshape(-1, groups, c_in_g).transpose(1, 0, 2)
+            if taps_rows:
+                _grouped_matmul(cols.transpose(0, 2, 1), xp, scratch)
+            else:
+                _grouped_matmul(xp.transpose(0, 2, 1), cols, scratch)
+            dw_t += scratch
+    if dw_t is None:
+        return dx, None
+    if not taps_rows:
+        dw_t = dw_t.transpose(0, 2, 1)
+    # (G, *k, C_out/G, C_in/G) -> (*k, C_in/G, G, C_out/G), taps mirrored back
+    n_k = len(ga.kernel)
+    dw = dw_t.reshape(groups, *ga.kernel, c_out // groups, c_in_g).transpose(
+        *range(1, 1 + n_k), 2 + n_k, 0, 1 + n_k)
+    return dx, _flip(dw, n_k).reshape(w_shape)
 
 
 def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_dx, need_dw):
     """(dx, dw) of y = conv(x, w) given dy (N, *out, C_out); None for what is not needed.
 
-    dw = cols^T @ dy, the patches rebuilt piece by piece. dx: at stride 1 a convolution of dy
-    (`_adjoint`); otherwise dcols = dy @ w^T per piece, scattered back into dx by col2im.
+    At stride 1 both come from the patches of dy (`_stride1_backward`). Otherwise
+    dw = cols^T @ dy, the patches of x rebuilt piece by piece, and dcols = dy @ w^T per piece,
+    scattered back into dx by col2im.
     """
     n, c_in, c_out = x_shape[0], x_shape[-1], w_shape[-1]
     dtype = dy.dtype
+    if not (need_dx or need_dw):
+        return None, None
     if _is_depthwise(x_shape, groups):
         dx = np.zeros(x_shape, dtype=dtype) if need_dx else None
         dw = _depthwise_backward(dy, x, w, g, c_in, dx, need_dw)
         return dx, dw
-    dx = None
-    if need_dx:
-        adjoint = _adjoint(w, g, groups)
-        if adjoint is not None:
-            dx = _conv_forward(dy, *adjoint, groups)
-            need_dx = False
-        else:
-            dx = np.zeros(x_shape, dtype=dtype)
-    if not (need_dx or need_dw):
-        return dx, None
+    adjoint = _adjoint_geometry(g)
+    if adjoint is not None:
+        return _stride1_backward(dy, x, w, adjoint, groups, x_shape, w_shape, need_dx, need_dw)
+    dx = np.zeros(x_shape, dtype=dtype) if need_dx else None
     xg = _split_groups(x, groups) if need_dw else None
     dxg = _split_groups(dx, groups) if need_dx else None
     # (G, C_out/G, K*C_in/G), contiguous: BLAS is slower on a transposed right-hand side here
