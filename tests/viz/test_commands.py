@@ -53,10 +53,13 @@ def test_explain_conv_numbers_match_arith(tmp_path, capsys):
         assert image.n_frames == 16  # one frame per output position
 
 
-def test_explain_1d_values_pool_and_transpose(tmp_path, capsys):
+def test_explain_1d_values_pool_and_transpose(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # without --out the GIF goes to explain-<kind>.gif here
     assert main(["explain", "conv", "--dims", "1", "--input", "8", "--kernel", "3",
                  "--values"]) == 0
     assert "[ 1.  7.  9.  8. -1.  6.]" in capsys.readouterr().out  # lecture 000
+    with Image.open(tmp_path / "explain-conv.gif") as image:
+        assert image.n_frames == 6
     gif = tmp_path / "pool.gif"
     assert main(["explain", "pool", "--input", "6", "--kernel", "2", "--stride", "2",
                  "--values", "--out", str(gif)]) == 0

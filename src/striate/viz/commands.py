@@ -83,7 +83,8 @@ def explain(args: argparse.Namespace) -> int:
     _print_args(args)
     result = explain_conv(
         args.input, args.kernel, args.stride, args.padding, args.dilation, dims=args.dims,
-        kind=args.kind, values=True if args.values else None, gif_path=args.out,
+        kind=args.kind, values=True if args.values else None,
+        gif_path=_out(args, f"explain-{args.kind}.gif"),
         pool=args.pool, output_padding=args.output_padding,
     )
     print(result.text)
@@ -299,7 +300,8 @@ def add_parsers(subparsers) -> None:
                    help="pooling kind for 'pool' (default max)")
     p.add_argument("--output-padding", type=_sizes, default=None,
                    help="output padding for 'transpose' (default none)")
-    p.add_argument("--out", default=None, help="animated GIF to write (default: none)")
+    p.add_argument("--out", default=None,
+                   help="animated GIF to write (default: explain-<kind>.gif)")
     add_seed(p, "unused; accepted everywhere")
     p.set_defaults(func=explain)
 
