@@ -83,6 +83,27 @@ def test_every_zoo_model_matches_onnxruntime(name, rng, tmp_path):
         _check(model, shape, rng, tmp_path, batch=2)
 
 
+@pytest.mark.parametrize("trainable", [True, False])
+def test_embedding_layers_trainable_or_frozen(trainable, rng, tmp_path):
+    model = nn.Sequential(nn.Embedding(20, 5, trainable=trainable), nn.Conv1D(3, 2),
+                          nn.Flatten())
+    proto = _check(model, (7,), rng, tmp_path, x=rng.integers(0, 20, (4, 7)))
+    assert [n.op_type for n in proto.graph.node].count("Gather") == 1
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.INT64
+
+
+def test_textcnn_with_a_static_channel(rng, tmp_path):
+    """CNN-multichannel: the frozen table is a Gather of the ids too, not the traced lookup of
+    the all-zero ids baked in as a constant."""
+    model = models.create("textcnn", static_channel=True, **_CONFIGS["textcnn"])
+    table = model.static_embedding.weight
+    table[...] = rng.standard_normal(table.shape)  # the channels differ, as after training
+    _vary_constant_parameters(model, rng)
+    proto = _check(model, model.default_input_shape, rng, tmp_path,
+                   x=rng.integers(0, 50, (3, *model.default_input_shape)))
+    assert [n.op_type for n in proto.graph.node].count("Gather") == 2
+
+
 def _randomize_batch_norm(model, rng):
     for module in model.modules():
         if isinstance(module, nn.BatchNorm):
@@ -240,6 +261,40 @@ class _InputKernel(nn.Module):
 def test_kernel_computed_from_the_input_is_refused():
     with pytest.raises(NotImplementedError, match="computes its kernel from the input"):
         export_onnx(_InputKernel(), (4, 4, 1))
+
+
+class _MeanShift(nn.Module):
+    """Subtracts the input's mean read off its ndarray: a value the graph does not record."""
+
+    def forward(self, x):
+        return x - float(x.data.mean())
+
+
+class _StaticLookup(nn.Module):
+    """A second table looked up with F.embedding on a buffer: nothing is recorded."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(10, 3)
+        self.register_buffer("table", np.arange(30.0, dtype=np.float32).reshape(10, 3))
+
+    def forward(self, ids):
+        ids = ids.data.astype(np.int64)
+        return self.embedding(ids) + F.embedding(ids, self.table)
+
+
+@pytest.mark.parametrize(("model", "shape", "where"), [
+    (nn.Sequential(nn.Dense(3, input_dim=4), _MeanShift()), (4,),
+     r"layer '1' \(_MeanShift\)"),
+    (_StaticLookup(), (5,), "the model's forward"),
+], ids=["numpy_on_data", "unrecorded_lookup"])
+def test_values_computed_from_the_input_outside_the_graph_are_refused(model, shape, where):
+    """A traced constant that changes with the input would silently hold the zero input's
+    value: tracing a second input finds it."""
+    with pytest.raises(NotImplementedError,
+                       match=rf"export_onnx: {where} computes a value from the input outside "
+                             r"the recorded graph"):
+        export_onnx(model, shape)
 
 
 def test_input_is_channels_last_with_a_dynamic_batch():

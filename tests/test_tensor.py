@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 import torch
-from tests.helpers import check_gradients, compare_with_torch
 
 from striate import Tensor, concatenate, enable_grad, is_grad_enabled, no_grad, stack
+from striate import functional as F
 from striate.tensor import as_tensor
+from tests.helpers import check_gradients, compare_with_torch
 
 
 def on_tensors(f):
@@ -390,6 +391,23 @@ def test_no_grad_records_nothing(rng):
     assert z.requires_grad
     with pytest.raises(RuntimeError, match="does not require a gradient"):
         y.backward()
+
+
+def test_op_and_parents_expose_the_graph(rng):
+    x = Tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    c = Tensor(rng.standard_normal(3))
+    y = x * c
+    assert type(y.op).__name__ == "Mul" and y.parents == (x, c)
+    assert isinstance(y.parents, tuple)
+    assert x.op is None and x.parents == () and c.parents == ()
+    d = F.dense(x, Tensor(rng.standard_normal((3, 4))))  # no bias: a None input
+    assert len(d.parents) == 3 and d.parents[0] is x and d.parents[2] is None
+    with pytest.raises(AttributeError):
+        y.parents = ()
+    with pytest.raises(AttributeError):
+        y.op = None
+    y.sum().backward()
+    assert y.op is None and y.parents == ()  # released by backward
 
 
 def test_no_grad_restores_state_after_an_exception():

@@ -6,15 +6,16 @@ dynamic batch N; a Transpose turns it into the channels-first layout of ONNX's C
 operators, every tensor with spatial axes stays channels-first inside the graph, and a spatial
 output is transposed back.
 
-Two levels of translation. Layers with their own: Dense, BatchNorm, LayerNorm
+Two levels of translation. Layers with their own: Dense, Embedding (Gather; a frozen
+table, `trainable=False`, records no operation to follow), BatchNorm, LayerNorm
 (LayerNormalization), GroupNorm (InstanceNormalization over reshaped groups),
 LocalResponseNorm, max and L_p pooling (any padding, PyTorch's ceil mode), global and adaptive
 pooling, Flatten, Reshape, ZeroPadding2D, Dropout and Identity. Every other layer, and whatever
 a forward computes itself (a residual `+`, a concatenation), is translated operation by operation
 from the autograd graph: convolutions of any rank (groups, depthwise, flip, dilation; separable
 layers are their two convolutions), transposed convolutions (ConvTranspose), average and
-Gaussian pooling (a depthwise Conv divided by the window's count or weight), embeddings
-(Gather), activations, arithmetic, reductions, reshapes, concatenation and padding.
+Gaussian pooling (a depthwise Conv divided by the window's count or weight), `F.embedding`
+lookups (Gather), activations, arithmetic, reductions, reshapes, concatenation and padding.
 
 Extension point: a value that the model's input does not reach is exported as the value it had
 in the trace. A layer that builds its kernel from its parameters (LeNet's connection-table C3
@@ -22,7 +23,10 @@ masks a packed kernel, NF-ResNet's WSConv2D standardises its kernel) and then ca
 is therefore exported as a plain Conv with that kernel, with no code here; a custom layer gets
 the same by computing its weights from parameters and calling the functional ops. An operation
 without a translation (locally connected layers, for one) raises NotImplementedError naming
-the layer and the operation.
+the layer and the operation. The converse is not checked: a value computed from the input
+outside the recorded graph (numpy on `x.data`, `F.embedding` of the ids in a table that needs no
+gradient) would be exported as its traced value, so a forward must reach such values through
+operations on Tensors or through layers (an `nn.Embedding`, trainable or frozen, is one).
 
 A model whose leaves include an `nn.Embedding` takes token ids: its ONNX input is int64
 (N, L), the ids its embeddings look up.
@@ -76,8 +80,13 @@ def _last(rank: int) -> list[int]:
 class _Graph:
     """ONNX nodes and initializers under construction, and the ONNX name of each Tensor."""
 
-    def __init__(self, onnx):
+    def __init__(self, onnx, write: bool = True):
         self.onnx, self.helper = onnx, onnx.helper
+        # (where, array) of every initializer; write=False only collects them (the second
+        # trace of the constants check).
+        self.arrays: list[tuple[str, np.ndarray]] = []
+        self.write = write
+        self.embeddings: list = []
         # Initializers go straight into the model: copying hundreds of MB of weights between
         # protobuf messages (make_graph, make_model) costs seconds for VGG.
         self.model = onnx.ModelProto()
@@ -99,6 +108,9 @@ class _Graph:
     def const(self, value, hint: str, dtype=np.float32) -> str:
         name = self.fresh(hint)
         array = np.asarray(value, dtype=np.dtype(dtype).newbyteorder("<"))
+        self.arrays.append((self.where, array))
+        if not self.write:
+            return name
         tensor = self.model.graph.initializer.add()
         tensor.name, tensor.dims[:] = name, array.shape
         tensor.data_type = self.helper.np_dtype_to_tensor_dtype(array.dtype)
@@ -111,11 +123,11 @@ class _Graph:
         parameters: a masked or standardised one) is exported as its traced value."""
         key = id(tensor)
         if key not in self.dependent:
-            op = getattr(tensor, "_op", None)
+            op = tensor.op
             # Embedding reads the integer ids, which are no Tensor of the graph.
             self.dependent[key] = op is not None and (
                 type(op).__name__ == "Embedding"
-                or any(p is not None and self.depends_on_input(p) for p in tensor._parents)
+                or any(p is not None and self.depends_on_input(p) for p in tensor.parents)
             )
         return self.dependent[key]
 
@@ -159,7 +171,7 @@ class _Graph:
         return self.const(data, "const")
 
     def _operation(self, tensor) -> str:
-        op = tensor._op
+        op = tensor.op
         kind = type(op).__name__
         translate = _OPERATIONS.get(kind)
         if translate is None:
@@ -167,7 +179,7 @@ class _Graph:
                 f"export_onnx: {self.where} uses the operation {kind}, which has no ONNX "
                 f"translation"
             )
-        return translate(self, op, tensor._parents, tensor)
+        return translate(self, op, tensor.parents, tensor)
 
     # ----- layout helpers ----------------------------------------------------------------------
     def channels_last(self, name: str, rank: int) -> str:
@@ -290,14 +302,20 @@ def _weighted_average(g: _Graph, op, parents, out) -> str:
     return g.node("Div", [y, g.constant(op.norm, out.ndim)])
 
 
-def _embedding(g: _Graph, op, parents, out) -> str:
-    if g.ids is None or op.ids.shape != g.ids_shape:
+def _gather(g: _Graph, table: np.ndarray, ids_shape: tuple[int, ...], out: Tensor) -> str:
+    """A lookup of the model's input ids in `table` (input_dim, output_dim)."""
+    if g.ids is None or tuple(ids_shape) != g.ids_shape:
         raise NotImplementedError(
             f"export_onnx: {g.where} looks up ids that are not the model's input; only a model "
             f"whose input is the token ids (N, L) is supported"
         )
-    y = g.node("Gather", [g.const(g.value(parents[0], "table"), "table"), g.ids], "embedding")
+    y = g.node("Gather", [g.const(table, "table"), g.ids], "embedding")
     return g.channels_first(y, out.ndim)
+
+
+def _embedding(g: _Graph, op, parents, out) -> str:
+    """F.embedding called in a forward with a table that requires a gradient."""
+    return _gather(g, g.value(parents[0], "table"), op.ids.shape, out)
 
 
 def _axis_max(g: _Graph, op, parents, out) -> str:
@@ -362,8 +380,14 @@ _OPERATIONS: dict[str, Callable] = {
 def _core_output(module, out: Tensor) -> Tensor:
     """The tensor before a layer's own activation (the activation is translated as an op)."""
     if getattr(module, "_activation", None) is not None:
-        return out._parents[0]
+        return out.parents[0]
     return out
+
+
+def _embedding_layer(g: _Graph, module, ids: Tensor, out: Tensor) -> tuple[Tensor, str]:
+    # A frozen table records no op (neither it nor the integer ids need a gradient), so the
+    # layer, trainable or not, is translated from its table.
+    return out, _gather(g, module.table, ids.shape, out)
 
 
 def _dense(g: _Graph, module, x: Tensor, out: Tensor) -> tuple[Tensor, str]:
@@ -492,6 +516,7 @@ def _passthrough(g: _Graph, module, x: Tensor, out: Tensor) -> tuple[Tensor, str
 def _layer_translations() -> list[tuple[tuple[type, ...], Callable]]:
     return [
         ((nn.Dense,), _dense),
+        ((nn.Embedding,), _embedding_layer),
         ((nn.BatchNorm,), _batch_norm),
         ((nn.LayerNorm,), _layer_norm),
         ((nn.GroupNorm,), _group_norm),
@@ -517,8 +542,63 @@ def _translate_layer(g: _Graph, module, call) -> None:
     if translate is not None:
         tensor, name = translate(g, module, call.inputs[0], out)
         g.names[id(tensor)] = name
+        g.dependent[id(tensor)] = True  # computed by the graph, whether recorded or not
     elif isinstance(out, Tensor) and g.depends_on_input(out):
         g.name_of(out)
+
+
+def _translate(onnx, model, shape, fill=None, write: bool = True):
+    """Trace `model` (on zeros, or on `fill`) and translate it: (graph, the traced inputs, the
+    traced output, the ONNX name of the channels-last output)."""
+    traced = trace(model, shape, record_graph=True, fill=fill)  # weights are written as float32
+    g = _Graph(onnx, write)
+    (x,) = traced.inputs
+    leaves = [call for call in traced.calls if call.is_leaf]
+    g.embeddings = [call.module for call in leaves if isinstance(call.module, nn.Embedding)]
+    if g.embeddings:
+        # A model that embeds its input takes token ids: Gather reads them as they come.
+        g.ids, g.ids_shape = "input", x.shape
+    else:
+        g.names[id(x)] = g.channels_first("input", x.ndim)
+        g.dependent[id(x)] = True
+    for call in leaves:
+        name = type(call.module).__name__
+        g.where = f"layer '{call.path}' ({name})" if call.path else name
+        _translate_layer(g, call.module, call)
+    g.where = "the model's forward"
+    output = traced.output
+    if not isinstance(output, Tensor):
+        raise NotImplementedError(
+            f"export_onnx: the model returns a {type(output).__name__}; only single-Tensor "
+            f"outputs are supported"
+        )
+    return g, traced.inputs, output, g.channels_last(g.name_of(output), output.ndim)
+
+
+def _other_input(g: _Graph, x: Tensor) -> np.ndarray:
+    """A second input, unlike the zeros of the first trace: ids within every table, or noise."""
+    if g.ids is not None:
+        vocab = min(m.input_dim for m in g.embeddings)
+        return (np.arange(x.size) % vocab).reshape(x.shape[1:])
+    return np.random.default_rng(0).standard_normal(x.shape[1:])
+
+
+def _check_constants(g: _Graph, again: _Graph) -> None:
+    """Every initializer of `g` must come out the same when traced on another input (`again`):
+    one that changes was computed from the input outside the recorded graph, and a constant
+    would silently give the values of the zero input."""
+    for (where, a), (_, b) in zip(g.arrays, again.arrays, strict=False):
+        if a is not b and (a.shape != b.shape or not np.array_equal(a, b, equal_nan=True)):
+            raise NotImplementedError(
+                f"export_onnx: {where} computes a value from the input outside the recorded "
+                f"graph (numpy on .data, or a lookup that records nothing), so ONNX would get "
+                f"its value for one input; compute it with Tensor operations or layers"
+            )
+    if len(g.arrays) != len(again.arrays):
+        raise NotImplementedError(
+            "export_onnx: the model's graph changes with its input; only a forward that runs "
+            "the same operations for every input can be exported"
+        )
 
 
 def export_onnx(model, input_shape=None, path: str | os.PathLike | None = None,
@@ -540,29 +620,9 @@ def export_onnx(model, input_shape=None, path: str | os.PathLike | None = None,
     shape = default_input_shape(model, input_shape, "export_onnx")
     if len(_input_shapes(shape)) != 1:
         raise NotImplementedError("export_onnx: models with several inputs are not supported")
-    traced = trace(model, shape, record_graph=True)  # weights are written as float32
-    g = _Graph(onnx)
-    (x,) = traced.inputs
-    leaves = [call for call in traced.calls if call.is_leaf]
-    input_type = onnx.TensorProto.FLOAT
-    if any(isinstance(call.module, nn.Embedding) for call in leaves):
-        # A model that embeds its input takes token ids: Gather reads them as they come.
-        input_type, g.ids, g.ids_shape = onnx.TensorProto.INT64, "input", x.shape
-    else:
-        g.names[id(x)] = g.channels_first("input", x.ndim)
-        g.dependent[id(x)] = True
-    for call in leaves:
-        name = type(call.module).__name__
-        g.where = f"layer '{call.path}' ({name})" if call.path else name
-        _translate_layer(g, call.module, call)
-    g.where = "the model's forward"
-    output = traced.output
-    if not isinstance(output, Tensor):
-        raise NotImplementedError(
-            f"export_onnx: the model returns a {type(output).__name__}; only single-Tensor "
-            f"outputs are supported"
-        )
-    result = g.channels_last(g.name_of(output), output.ndim)
+    g, (x,), output, result = _translate(onnx, model, shape)
+    _check_constants(g, _translate(onnx, model, shape, [_other_input(g, x)], write=False)[0])
+    input_type = onnx.TensorProto.FLOAT if g.ids is None else onnx.TensorProto.INT64
     g.nodes.append(g.helper.make_node("Identity", [result], ["output"]))
     proto, make = g.model, g.helper.make_tensor_value_info
     proto.graph.name = type(model).__name__

@@ -151,6 +151,18 @@ class Tensor:
     def size(self) -> int:
         return self.data.size
 
+    @property
+    def op(self) -> Op | None:
+        """The recorded op that produced this tensor; None for leaves and unrecorded results."""
+        return self._op
+
+    @property
+    def parents(self) -> tuple[Tensor | None, ...]:
+        """The inputs of the op that produced this tensor, in order (None where the op got
+        None, e.g. a conv without bias); () for leaves, unrecorded results, and once a
+        backward pass has released the graph."""
+        return tuple(self._parents)
+
     def __len__(self) -> int:
         return len(self.data)
 

@@ -1,6 +1,7 @@
 """`striate import-weights` and `striate export`, run through their argparse parsers."""
 
 import argparse
+import re
 
 import numpy as np
 import onnxruntime as ort
@@ -63,3 +64,52 @@ def test_import_weights_errors(lenet_pth, tmp_path):
         _run(["import-weights", str(tmp_path / "none.pth"), "lenet5_modern", "--out", out])
     with pytest.raises(UserError, match="missing keys: .*unexpected keys"):
         _run(["import-weights", str(pth), "lenet5", "--out", out])
+
+
+@pytest.fixture
+def lenet_checkpoint(lenet_pth, tmp_path):
+    _, pth = lenet_pth
+    checkpoint = tmp_path / "lenet.safetensors"
+    assert _run(["import-weights", str(pth), "lenet5_modern", "--out", str(checkpoint)]) == 0
+    return checkpoint
+
+
+@pytest.mark.parametrize(("name", "extra", "kind"), [
+    ("model.onnx", [], "onnx"),
+    ("model.ONNX", [], "onnx"),
+    ("model.pth", [], "torch"),
+    ("model.pt", [], "torch"),
+    ("model.bin", ["--format", "torch"], "torch"),  # --format overrides the suffix
+    ("model.pth", ["--format", "onnx"], "onnx"),
+])
+def test_export_positional_output_and_format_from_suffix(lenet_pth, lenet_checkpoint, tmp_path,
+                                                         capsys, name, extra, kind):
+    out = tmp_path / name
+    capsys.readouterr()
+    assert _run(["export", str(lenet_checkpoint), str(out), *extra]) == 0
+    printed = capsys.readouterr()
+    assert printed.out.strip() == str(out)
+    assert re.search(rf"\n  format\s+{kind}\n", printed.err)
+    if kind == "onnx":
+        session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        assert session.get_inputs()[0].shape[1:] == [28, 28, 1]
+    else:
+        original = torch.load(lenet_pth[1], weights_only=True)
+        assert set(torch.load(out, weights_only=True)) == set(original)
+
+
+def test_export_output_errors(lenet_checkpoint, tmp_path):
+    ckpt = str(lenet_checkpoint)
+    with pytest.raises(UserError, match=r"^export: cannot tell the format from the suffix of "
+                                        r"'.*model\.bin'; name a \.onnx, \.pth or \.pt file, "
+                                        r"or pass --format onnx\|torch$"):
+        _run(["export", ckpt, str(tmp_path / "model.bin")])
+    with pytest.raises(UserError, match="suffix of '.*model'"):
+        _run(["export", ckpt, "--out", str(tmp_path / "model")])
+    with pytest.raises(UserError, match=r"^export: name the file to write"):
+        _run(["export", ckpt])
+    with pytest.raises(UserError, match=r"two output files given, '.*a\.onnx' and --out "):
+        _run(["export", ckpt, str(tmp_path / "a.onnx"), "--out", str(tmp_path / "b.onnx")])
+    assert not list(tmp_path.glob("model*")) and not list(tmp_path.glob("?.onnx"))
+    with pytest.raises(SystemExit):  # argparse: an unknown --format is refused
+        _run(["export", ckpt, str(tmp_path / "model.onnx"), "--format", "tf"])

@@ -32,8 +32,8 @@ def _reference(model, ids):
     """Kim's model with explicit loops: each filter over each channel, the channels' responses
     added, ReLU, max over time, concatenation, dense (eval mode: no dropout)."""
     channels = [model.embedding.weight.data[ids]]
-    if "static_embedding" in model.state_dict():
-        channels.append(model.static_embedding[ids])
+    if "static_embedding.weight" in model.state_dict():
+        channels.append(model.static_embedding.weight[ids])
     features = []
     for w in model.widths:
         conv = getattr(model, f"conv{w}")
@@ -51,7 +51,8 @@ def _reference(model, ids):
 def test_matches_the_papers_computation(rng, static_channel):
     model = _small(static_channel=static_channel, widths=(2, 3)).astype(np.float64).eval()
     if static_channel:  # make the two channels differ, as after some training
-        model.static_embedding[...] = rng.standard_normal(model.static_embedding.shape)
+        table = model.static_embedding.weight
+        table[...] = rng.standard_normal(table.shape)
     ids = rng.integers(0, 40, (3, 9))
     np.testing.assert_allclose(model(ids).data, _reference(model, ids), rtol=1e-10)
 
@@ -59,9 +60,11 @@ def test_matches_the_papers_computation(rng, static_channel):
 def test_static_channel_is_not_trained(rng):
     model = _small(static_channel=True)
     names = [name for name, _ in model.named_parameters()]
-    assert "static_embedding" not in names and "embedding.weight" in names
-    assert "static_embedding" in model.state_dict()
-    static = model.static_embedding.copy()
+    assert "embedding.weight" in names
+    assert not any(n.startswith("static_embedding") for n in names)
+    assert "static_embedding.weight" in model.state_dict()
+    assert repr(model.static_embedding) == "Embedding(40, 6, trainable=False)"
+    static = model.static_embedding.weight.copy()
     np.testing.assert_array_equal(static, model.embedding.weight.data)  # both start equal
     trained = model.embedding.weight.data.copy()
     optimizer = SGD(model.parameters(), lr=0.5)
@@ -69,7 +72,7 @@ def test_static_channel_is_not_trained(rng):
         optimizer.zero_grad()
         F.cross_entropy(model(rng.integers(0, 40, (4, 8))), np.array([0, 1, 2, 0])).backward()
         optimizer.step()
-    np.testing.assert_array_equal(model.static_embedding, static)
+    np.testing.assert_array_equal(model.static_embedding.weight, static)
     assert not np.array_equal(model.embedding.weight.data, trained)
 
 

@@ -6,6 +6,7 @@ import torch
 
 from striate import Tensor, arith, nn
 from striate import functional as F
+from striate.optim import SGD
 
 
 @pytest.mark.parametrize("shape, units, use_bias, activation", [
@@ -80,6 +81,44 @@ def test_embedding(rng):
     with pytest.raises(ValueError, match=r"Embedding 'embedding': ids must be whole numbers"):
         layer(np.array([[0.5]]))
     assert repr(layer) == "Embedding(10, 4)"
+
+
+def test_frozen_embedding_is_saved_but_not_trained(rng):
+    frozen = nn.Embedding(10, 4, trainable=False, name="static")
+    model = nn.Sequential({"static": frozen, "head": nn.Dense(2, input_dim=4)})
+    assert frozen.trainable is False
+    assert isinstance(frozen.weight, np.ndarray) and frozen.table is frozen.weight
+    assert frozen.weight.shape == (10, 4) and frozen.weight.dtype == np.float32
+    assert frozen.num_parameters() == 0
+    assert [name for name, _ in model.named_parameters()] == ["head.weight", "head.bias"]
+    assert not any(p is frozen.weight for p in model.parameters())
+    state = model.state_dict()
+    np.testing.assert_array_equal(state["static.weight"], frozen.weight)
+    # Loading writes into the frozen table; astype converts it.
+    table = rng.standard_normal((10, 4)).astype(np.float32)
+    model.load_state_dict({**state, "static.weight": table})
+    np.testing.assert_array_equal(frozen.weight, table)
+    ids = np.array([[1, 3, 3], [0, 9, 1]])
+    y = frozen(ids)
+    np.testing.assert_array_equal(y.data, table[ids])
+    assert not y.requires_grad  # nothing to differentiate: the lookup records no graph
+    before = frozen.weight.copy()
+    optimizer = SGD(model.parameters(), lr=0.5)
+    head = model.head.weight.data.copy()
+    for _ in range(2):
+        optimizer.zero_grad()
+        F.cross_entropy(model(ids).mean(axis=1), np.array([0, 1])).backward()
+        optimizer.step()
+    np.testing.assert_array_equal(frozen.weight, before)
+    assert not np.array_equal(model.head.weight.data, head)  # the rest does train
+    model.astype(np.float64)
+    assert frozen.weight.dtype == np.float64 and frozen.table.dtype == np.float64
+    assert repr(frozen) == "Embedding(10, 4, trainable=False)"
+    assert repr(nn.Embedding(10, 4, trainable=True)) == "Embedding(10, 4)"
+    trainable = nn.Embedding(5, 2)
+    assert trainable.table is trainable.weight.data
+    with pytest.raises(TypeError, match=r"Embedding: trainable must be a bool, got 'no'"):
+        nn.Embedding(5, 2, trainable="no")
 
 
 def test_flatten_is_channels_last_order(rng):

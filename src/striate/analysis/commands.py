@@ -2,8 +2,8 @@
 registers both): PyTorch weights into a striate checkpoint, and a checkpoint out as ONNX or as
 a PyTorch state_dict.
 
-Each prints its resolved configuration on stderr first, then writes one file at --out (atomically)
-and prints its path. Bad input raises UserError with one sentence.
+Each prints its resolved configuration on stderr first, then writes one file (atomically) and
+prints its path. Bad input raises UserError with one sentence.
 """
 
 from __future__ import annotations
@@ -48,15 +48,39 @@ def import_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+# What `striate export` writes for each output suffix (when --format does not say).
+_FORMATS = {".onnx": "onnx", ".pth": "torch", ".pt": "torch"}
+
+
+def _export_target(args: argparse.Namespace) -> tuple[str, str]:
+    """(output path, format) from the positional OUT or --out, and --format or OUT's suffix."""
+    if args.out is not None and args.out_option is not None and args.out != args.out_option:
+        raise UserError(f"export: two output files given, {args.out!r} and --out "
+                        f"{args.out_option!r}; name one")
+    out = args.out if args.out is not None else args.out_option
+    if out is None:
+        raise UserError("export: name the file to write, e.g. striate export CHECKPOINT "
+                        "model.onnx (or model.pth)")
+    if args.format is not None:
+        return out, args.format
+    suffix = os.path.splitext(out)[1].lower()
+    if suffix not in _FORMATS:
+        raise UserError(f"export: cannot tell the format from the suffix of {out!r}; name a "
+                        f".onnx, .pth or .pt file, or pass --format onnx|torch")
+    return out, _FORMATS[suffix]
+
+
 def export(args: argparse.Namespace) -> int:
-    """`striate export CHECKPOINT --format onnx|torch --out FILE`."""
+    """`striate export CHECKPOINT OUT [--format onnx|torch]` (or `--out OUT`); the format
+    follows OUT's suffix (.onnx; .pth or .pt for torch) unless --format names it."""
     from .. import interop
     from .._files import atomic_path
     from ..train.checkpoint import load
 
     shape = parse_input_shape(args.input_shape)
-    print_config("export", {"checkpoint": args.checkpoint, "format": args.format,
-                            "input_shape": args.input_shape or "checkpoint's", "out": args.out,
+    out, fmt = _export_target(args)
+    print_config("export", {"checkpoint": args.checkpoint, "format": fmt,
+                            "input_shape": args.input_shape or "checkpoint's", "out": out,
                             "seed": args.seed})
     model = load(args.checkpoint)
     shape = shape or getattr(model, "input_shape", None) or getattr(
@@ -64,11 +88,11 @@ def export(args: argparse.Namespace) -> int:
     if shape is None:
         raise UserError(f"export: {args.checkpoint} records no input shape; pass "
                         f"--input-shape H,W,C")
-    if args.format == "onnx":
+    if fmt == "onnx":
         try:
             from ..onnx_export import export_onnx
 
-            export_onnx(model, tuple(shape), args.out)
+            export_onnx(model, tuple(shape), out)
         except ImportError as error:
             raise UserError(f"export: {error}") from None
         except NotImplementedError as error:
@@ -79,9 +103,9 @@ def export(args: argparse.Namespace) -> int:
         except ImportError:
             raise UserError("export: --format torch needs PyTorch: pip install torch") from None
         state = interop.export_torch_state_dict(model, as_torch=True, input_shape=tuple(shape))
-        with atomic_path(args.out) as tmp:
+        with atomic_path(out) as tmp:
             torch.save(state, tmp)
-    print(args.out)
+    print(out)
     return 0
 
 
@@ -107,9 +131,12 @@ def add_parsers(subparsers) -> None:
                     "'input' (dynamic N) and an output named 'output'. torch: a .pth "
                     "state_dict in torchvision's names and layouts.")
     e.add_argument("checkpoint", help="a checkpoint written by striate train or import-weights")
-    e.add_argument("--format", choices=("onnx", "torch"), default="onnx",
-                   help="what to write (default: %(default)s)")
-    e.add_argument("--out", required=True, help="file to write (.onnx or .pth)")
+    e.add_argument("out", nargs="?", default=None, metavar="OUT",
+                   help="file to write: .onnx, or .pth/.pt for a PyTorch state_dict")
+    e.add_argument("--format", choices=("onnx", "torch"), default=None,
+                   help="what to write (default: from OUT's suffix)")
+    e.add_argument("--out", dest="out_option", default=None, metavar="OUT",
+                   help="the file to write, as an option (same as the positional OUT)")
     e.add_argument("--input-shape", default=None,
                    help="input H,W,C to trace (default: the checkpoint's)")
     add_seed(e, "unused; accepted everywhere")

@@ -140,7 +140,7 @@ def propagate(traced: Trace) -> Callable[[Tensor], Field | None]:
             # An operation outside any module (x + shortcut, concatenation): merge its inputs'
             # fields. Parameters and constants have none.
             parents = [] if isinstance(tensor, Parameter) else [
-                field_of(p) for p in getattr(tensor, "_parents", []) if isinstance(p, Tensor)
+                field_of(p) for p in tensor.parents if isinstance(p, Tensor)
             ]
             parents = [f for f in parents if f is not None]
             fields[key] = Field.merge(parents) if parents else None

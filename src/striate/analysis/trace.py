@@ -71,21 +71,25 @@ def default_input_shape(model, input_shape=None, op: str = "trace") -> tuple:
 
 
 def trace(model, input_shape: Sequence, record_graph: bool = False, dtype=None,
-          training_paths: bool = False) -> Trace:
+          training_paths: bool = False, fill=None) -> Trace:
     """Run a zero batch of one through `model` in eval mode, recording every module's calls.
 
     input_shape: one sample's shape without the batch axis (a list of shapes for several
-    inputs). record_graph=True keeps the autograd graph (the input requires a gradient), so that
-    operations done outside modules (a `+` in a residual block) can be followed from the output
-    back to the layers. training_paths=True sets the containers (modules with children) to
-    training mode and keeps the layers in eval mode: forwards that branch on `self.training`
-    (GoogLeNet's auxiliary heads) take their training path, while batch norm still uses its
-    running statistics and dropout stays off. Each module's training flag is restored afterwards.
+    inputs). fill: one array of such a shape per input, run instead of zeros (the ONNX export
+    traces twice to see which values change with the input). record_graph=True keeps the
+    autograd graph (the input requires a gradient), so that operations done outside modules (a
+    `+` in a residual block) can be followed from the output back to the layers.
+    training_paths=True sets the containers (modules with children) to training mode and keeps
+    the layers in eval mode: forwards that branch on `self.training` (GoogLeNet's auxiliary
+    heads) take their training path, while batch norm still uses its running statistics and
+    dropout stays off. Each module's training flag is restored afterwards.
     """
     dtype = np.dtype(dtype if dtype is not None else model._dtype)
+    shapes = _input_shapes(input_shape)
+    values = [np.zeros(shape) for shape in shapes] if fill is None else fill
     inputs = [
-        Tensor(np.zeros((1, *shape), dtype=dtype), requires_grad=record_graph)
-        for shape in _input_shapes(input_shape)
+        Tensor(np.asarray(value, dtype=dtype).reshape(1, *shape), requires_grad=record_graph)
+        for shape, value in zip(shapes, values, strict=True)
     ]
     calls: list[Call] = []
     paths = {}

@@ -33,8 +33,9 @@ class TextCNN(Module):
 
     vocab_size: number of word ids V; embed_dim: word-vector size (300 for word2vec);
     widths: filter widths (region sizes); filters: maps per width; dropout: rate before the
-    dense layer; static_channel: add a second embedding table, a buffer `static_embedding`
-    initialised as a copy of the trainable one and never trained; input_length: the default
+    dense layer; static_channel: add a second embedding table, a frozen
+    `Embedding(trainable=False)` layer `static_embedding` initialised as a copy of the trainable
+    one and never trained (state_dict key `static_embedding.weight`); input_length: the default
     sentence length L (the model accepts any L >= max(widths)).
     Input integer ids (N, L); output (N, num_classes) logits.
     """
@@ -52,8 +53,10 @@ class TextCNN(Module):
                 f"got {input_length}"
             )
         self.embedding = Embedding(vocab_size, embed_dim)
-        if static_channel:
-            self.register_buffer("static_embedding", self.embedding.weight.data.copy())
+        self.static_channel = bool(static_channel)
+        if self.static_channel:
+            self.static_embedding = Embedding(vocab_size, embed_dim, trainable=False)
+            self.static_embedding.weight[...] = self.embedding.table
         for w in self.widths:
             setattr(self, f"conv{w}", Conv1D(filters, w, activation="relu",
                                              kernel_initializer="he_uniform",
@@ -77,8 +80,8 @@ class TextCNN(Module):
                 raise TypeError(f"TextCNN: ids must be integers, got dtype {ids.dtype}")
             ids = ids.astype(np.intp)
         x = self.embedding(ids)  # (N, L, embed_dim)
-        if "static_embedding" in self._buffers:
-            x = x + F.embedding(ids, self.static_embedding)
+        if self.static_channel:
+            x = x + self.static_embedding(ids)
         features = [F.global_max_pool(getattr(self, f"conv{w}")(x)) for w in self.widths]
         return self.fc(self.dropout(concatenate(features, axis=-1)))  # (N, widths*filters)
 

@@ -90,22 +90,38 @@ class Embedding(Module):
 
     ids: integers in [0, input_dim) of any shape (N, L); floats holding whole numbers (a zero
     batch from `build`) are accepted. Returns (*ids.shape, output_dim).
-    Parameter: weight (input_dim, output_dim).
+    Parameter: weight (input_dim, output_dim). trainable=False (Keras' name) freezes the table:
+    weight is then a buffer, an ndarray that state_dict saves and load_state_dict and astype
+    update, but that parameters() leaves out, so it gets no gradient and no optimizer step.
 
     >>> Embedding(100, 8)(np.array([[1, 5, 7]])).shape
     (1, 3, 8)
+    >>> [name for name, _ in Embedding(100, 8, trainable=False).named_parameters()]
+    []
     """
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer="random_uniform",
-                 *, name: str | None = None):
+                 trainable: bool = True, *, name: str | None = None):
         super().__init__(name=name)
         self.input_dim = _positive_int("Embedding", "input_dim", input_dim)
         self.output_dim = _positive_int("Embedding", "output_dim", output_dim)
+        if not isinstance(trainable, (bool, np.bool_)):
+            raise TypeError(f"Embedding: trainable must be a bool, got {trainable!r}")
         self.embeddings_initializer = embeddings_initializer
-        self.weight = self._parameter(
+        self.trainable = bool(trainable)
+        weight = self._parameter(
             init.get(embeddings_initializer, "Embedding: embeddings_initializer"),
             (self.input_dim, self.output_dim),
         )
+        if self.trainable:
+            self.weight = weight
+        else:
+            self.register_buffer("weight", weight.data)
+
+    @property
+    def table(self) -> np.ndarray:
+        """The lookup table's values (input_dim, output_dim), trainable or frozen."""
+        return self.weight.data if self.trainable else self.weight
 
     def forward(self, ids):
         ids = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
@@ -119,7 +135,7 @@ class Embedding(Module):
     def extra_repr(self) -> str:
         return format_args([self.input_dim, self.output_dim],
                            [("embeddings_initializer", self.embeddings_initializer,
-                             "random_uniform")])
+                             "random_uniform"), ("trainable", self.trainable, True)])
 
 
 class Flatten(Module):

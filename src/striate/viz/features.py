@@ -351,14 +351,13 @@ def _widest_chain(tensor: Tensor, chains: dict[int, tuple]) -> tuple:
     Walks the autograd graph back (iteratively: deep models make long graphs) until it meets
     tensors whose chain is known (the input, outputs of windowed layers); an op with several
     inputs (a residual addition, an Inception concatenation) takes the widest of theirs.
-    NOTE: reads Tensor._parents, the tape's links; Tensor has no public accessor for them.
     """
     stack = [(tensor, False)]
     while stack:
         t, expanded = stack.pop()
         if id(t) in chains:
             continue
-        parents = [p for p in t._parents if p is not None and p.requires_grad]
+        parents = [p for p in t.parents if p is not None and p.requires_grad]
         if not expanded:
             stack.append((t, True))
             stack.extend((p, False) for p in parents if id(p) not in chains)
