@@ -74,3 +74,15 @@ def test_zoo_fields(name, size):
         assert by_name["features.conv1"].jump == (4, 4)
         assert by_name["features.pool1"].size == (19, 19)
         assert by_name["features.pool1"].jump == (8, 8)
+
+
+def test_a_squeeze_excitation_gate_does_not_widen_the_field():
+    """The gate (N, 1, 1, C) scales each unit by one value: after it the field is the conv's
+    (5), while the gate's own layers see the whole 12x12 volume (3 + (10 - 1)*1 = 12)."""
+    model = nn.Sequential(nn.Conv2D(4, 3), nn.SqueezeExcitation(4, 2), nn.Conv2D(4, 3))
+    fields = {f.name: f for f in analysis.receptive_field(model, (12, 12, 1))}
+    assert fields["1.fc1"].size == (12, 12) and fields["1.fc2"].jump == (10, 10)
+    assert fields["2"].size == (5, 5) and fields["2"].jump == (1, 1)
+    assert [name for name, _ in fields["2"].chain] == ["0", "2"]
+    assert fields["2"].window.kernel == (3, 3) and fields["1.fc1"].window.kernel == (1, 1)
+    assert fields["1.scale_activation"].window is None

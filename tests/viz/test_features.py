@@ -175,3 +175,13 @@ def test_inference_restores_mode_and_gradients():
         assert not model.training
         assert not any(p.requires_grad for p in model.parameters())
     assert model.training and all(p.requires_grad for p in model.parameters())
+
+
+def test_receptive_fields_through_a_squeeze_excitation_gate():
+    """The gate's 1x1 convolutions follow a global pool, so they see the whole 12x12 map; the
+    conv after the gate sees what the first conv's 3 grows to (5), not the gate's field."""
+    model = nn.Sequential(nn.Conv2D(4, 3), nn.SqueezeExcitation(4, 2), nn.Conv2D(4, 3))
+    fields = model_receptive_fields(model, (12, 12, 1))
+    assert [(w.name, w.kind, w.field.size, w.field.jump) for w in fields] == [
+        ("0", "conv", 3, 1), ("1.fc1", "conv", 12, 10), ("1.fc2", "conv", 12, 10),
+        ("2", "conv", 5, 1)]

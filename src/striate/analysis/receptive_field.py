@@ -102,27 +102,45 @@ def layer_window(module, x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> 
 
 
 class Field(NamedTuple):
-    """Receptive field per spatial axis of the input: size and jump (both in input pixels)."""
+    """Receptive field per spatial axis of the input: size and jump (both in input pixels).
+
+    chain: the windows met along the widest branch into the tensor, as (layer path, Window)
+    pairs in order; `arith.receptive_fields` over their first axis gives the field again.
+    """
 
     size: tuple[int, ...]
     jump: tuple[int, ...]
+    chain: tuple[tuple[str, Window], ...] = ()
 
-    def through(self, window: Window) -> Field:
-        """The field after `window` (each axis composed with `arith.receptive_fields`)."""
+    def through(self, window: Window, path: str = "") -> Field:
+        """The field after `window` of the layer at `path` (each axis composed with
+        `arith.receptive_fields`)."""
         sizes, jumps = [], []
         for size, jump, k, s, d in zip(self.size, self.jump, window.kernel, window.stride,
                                        window.dilation, strict=True):
             (layer,) = receptive_fields([(k, s, 0, d)])  # the window alone: 1 + d(K-1), S
             sizes.append(size + (layer.size - 1) * jump)
             jumps.append(jump * layer.jump)
-        return Field(tuple(sizes), tuple(jumps))
+        return Field(tuple(sizes), tuple(jumps), (*self.chain, (path, window)))
 
     @staticmethod
     def merge(fields: list[Field]) -> Field:
+        """The largest size and jump per axis; the chain of the widest input."""
         return Field(
             tuple(max(s) for s in zip(*(f.size for f in fields), strict=True)),
             tuple(max(j) for j in zip(*(f.jump for f in fields), strict=True)),
+            max(fields, key=lambda f: f.size).chain,
         )
+
+
+def _gate(parent: Tensor, tensor: Tensor) -> bool:
+    """True when `parent` is broadcast over `tensor`'s spatial axes (a squeeze-and-excitation
+    gate of shape (N, 1, 1, C) scaling an (N, H, W, C) map): each output unit takes one value
+    of it, so it does not widen the field (else every unit after the gate would see the whole
+    volume at the gate's jump)."""
+    inner = parent.shape[1:-1]
+    return (parent.ndim == tensor.ndim and bool(inner) and all(d == 1 for d in inner)
+            and any(d > 1 for d in tensor.shape[1:-1]))
 
 
 def propagate(traced: Trace) -> Callable[[Tensor], Field | None]:
@@ -138,9 +156,10 @@ def propagate(traced: Trace) -> Callable[[Tensor], Field | None]:
         key = id(tensor)
         if key not in fields:
             # An operation outside any module (x + shortcut, concatenation): merge its inputs'
-            # fields. Parameters and constants have none.
+            # fields. Parameters, constants and broadcast gates add none.
             parents = [] if isinstance(tensor, Parameter) else [
-                field_of(p) for p in tensor.parents if isinstance(p, Tensor)
+                field_of(p) for p in tensor.parents
+                if isinstance(p, Tensor) and not _gate(p, tensor)
             ]
             parents = [f for f in parents if f is not None]
             fields[key] = Field.merge(parents) if parents else None
@@ -155,18 +174,24 @@ def propagate(traced: Trace) -> Callable[[Tensor], Field | None]:
         field = Field.merge(inputs)
         window = layer_window(call.module, call.inputs[0].shape, call.output.shape)
         if window is not None and len(window.kernel) == spatial:
-            field = field.through(window)
+            field = field.through(window, call.path)
         fields[id(call.output)] = field
     return field_of
 
 
 class LayerField(NamedTuple):
-    """One layer's receptive field: per spatial axis, its size and jump in input pixels."""
+    """One layer's receptive field: per spatial axis, its size and jump in input pixels.
+
+    window: the layer's own window on its input (None for layers without one); chain: the
+    (layer path, Window) pairs along the widest branch from the input to this layer's output.
+    """
 
     name: str
     kind: str
     size: tuple[int, ...]
     jump: tuple[int, ...]
+    window: Window | None = None
+    chain: tuple[tuple[str, Window], ...] = ()
 
 
 def receptive_field(model, input_shape=None) -> list[LayerField]:
@@ -183,6 +208,10 @@ def receptive_field(model, input_shape=None) -> list[LayerField]:
         if call.is_leaf and isinstance(call.output, Tensor):
             field = field_of(call.output)
             if field is not None:
-                result.append(LayerField(call.path, type(call.module).__name__, *field))
+                # A windowed layer's own window ends its chain; no other layer's path can.
+                ends = bool(field.chain) and field.chain[-1][0] == call.path
+                own = field.chain[-1][1] if ends else None
+                result.append(LayerField(call.path, type(call.module).__name__, field.size,
+                                         field.jump, own, field.chain))
     return result
 

@@ -13,7 +13,7 @@ runs a zero batch of one through the model with a forward hook on every module.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +70,37 @@ def default_input_shape(model, input_shape=None, op: str = "trace") -> tuple:
     return tuple(shape)
 
 
+def named_modules(model, op: str) -> dict[str, object]:
+    """Every module of `model` by its dotted path ("" for the model itself); a TypeError for
+    anything that is not a striate Module."""
+    if not hasattr(model, "named_modules"):
+        raise TypeError(
+            f"{op}: model must be a striate.nn.Module (with named_modules()), got "
+            f"{type(model).__name__}"
+        )
+    return dict(model.named_modules())
+
+
+def find_layer(model, name: str, op: str):
+    """The submodule called `name` (a dotted path as in named_modules()); a ValueError lists
+    the names there are."""
+    modules = named_modules(model, op)
+    if name not in modules or name == "":
+        names = ", ".join(repr(n) for n in modules if n)
+        raise ValueError(f"{op}: model has no layer {name!r}; its layers are {names}")
+    return modules[name]
+
+
+@contextlib.contextmanager
+def hooked(modules: Iterable, hook: Callable) -> Iterator[None]:
+    """Attach hook(module, args, output) as a forward hook of each module (once each) inside
+    the block; all are removed afterwards, even when the block raises."""
+    with contextlib.ExitStack() as stack:
+        for module in {id(m): m for m in modules}.values():
+            stack.enter_context(module.register_forward_hook(hook))
+        yield
+
+
 def trace(model, input_shape: Sequence, record_graph: bool = False, dtype=None,
           training_paths: bool = False, fill=None) -> Trace:
     """Run a zero batch of one through `model` in eval mode, recording every module's calls.
@@ -104,10 +135,7 @@ def trace(model, input_shape: Sequence, record_graph: bool = False, dtype=None,
     if training_paths:
         for module in model.modules():
             module.training = bool(module._modules)
-    with contextlib.ExitStack() as stack:
-        for module in {id(m): m for m in model.modules()}.values():
-            stack.enter_context(module.register_forward_hook(hook))
-        stack.enter_context(enable_grad() if record_graph else no_grad())
+    with hooked(model.modules(), hook), enable_grad() if record_graph else no_grad():
         try:
             output = model(*inputs)
         finally:

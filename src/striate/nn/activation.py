@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import functional as F
+from ._lookup import lookup
 from .module import Module, format_args
 
 __all__ = [
@@ -65,14 +66,7 @@ def get_activation(identifier, owner: str = "activation") -> Callable | None:
 
     owner: who asks, for the error message (e.g. "Conv2D: activation").
     """
-    if identifier is None or callable(identifier):
-        return identifier
-    if isinstance(identifier, str) and identifier.lower() in ACTIVATIONS:
-        return ACTIVATIONS[identifier.lower()]
-    raise ValueError(
-        f"{owner}: unknown activation {identifier!r}; use a callable or one of "
-        f"{', '.join(sorted(ACTIVATIONS))}"
-    )
+    return None if identifier is None else lookup(identifier, ACTIVATIONS, "activation", owner)
 
 
 class _Elementwise(Module):

@@ -53,6 +53,11 @@ def _check_padding(layer: str, padding, kernel, strides, dilation):
     return padding.lower() if isinstance(padding, str) else padding
 
 
+def _ranked_doc(base: type, rank: int, example: str = "") -> str:
+    """The N-d family's docstring for one rank ("N-d" -> "2-D", "{N}" -> "2"), plus a doctest."""
+    return base.__doc__.replace("N-d", f"{rank}-D").replace("{N}", str(rank)) + example
+
+
 class _ConvBase(Module):
     """Shared configuration of the convolution layers: kernel_size, strides, padding,
     dilation_rate, use_bias, activation and the initializers, validated once."""
@@ -171,28 +176,28 @@ class _Conv(_ConvBase):
 
 
 class Conv1D(_Conv):
-    __doc__ = _Conv.__doc__.replace("N-d", "1-D").replace("{N}", "1") + """
+    __doc__ = _ranked_doc(_Conv, 1, """
     >>> Conv1D(8, 5, strides=2)(np.zeros((2, 100, 3))).shape
     (2, 48, 8)
-    """
+    """)
     rank = 1
     _function = staticmethod(F.conv1d)
 
 
 class Conv2D(_Conv):
-    __doc__ = _Conv.__doc__.replace("N-d", "2-D").replace("{N}", "2") + """
+    __doc__ = _ranked_doc(_Conv, 2, """
     >>> Conv2D(6, 5)(np.zeros((1, 32, 32, 3))).shape
     (1, 28, 28, 6)
-    """
+    """)
     rank = 2
     _function = staticmethod(F.conv2d)
 
 
 class Conv3D(_Conv):
-    __doc__ = _Conv.__doc__.replace("N-d", "3-D").replace("{N}", "3") + """
+    __doc__ = _ranked_doc(_Conv, 3, """
     >>> Conv3D(4, 3, padding="same")(np.zeros((1, 8, 8, 8, 2))).shape
     (1, 8, 8, 8, 4)
-    """
+    """)
     rank = 3
     _function = staticmethod(F.conv3d)
 
@@ -253,22 +258,22 @@ class _ConvTranspose(_ConvBase):
 
 
 class Conv1DTranspose(_ConvTranspose):
-    __doc__ = _ConvTranspose.__doc__.replace("N-d", "1-D").replace("{N}", "1")
+    __doc__ = _ranked_doc(_ConvTranspose, 1)
     rank = 1
     _function = staticmethod(F.conv_transpose1d)
 
 
 class Conv2DTranspose(_ConvTranspose):
-    __doc__ = _ConvTranspose.__doc__.replace("N-d", "2-D").replace("{N}", "2") + """
+    __doc__ = _ranked_doc(_ConvTranspose, 2, """
     >>> Conv2DTranspose(3, 3, strides=2, padding="same")(np.zeros((2, 4, 4, 16))).shape
     (2, 8, 8, 3)
-    """
+    """)
     rank = 2
     _function = staticmethod(F.conv_transpose2d)
 
 
 class Conv3DTranspose(_ConvTranspose):
-    __doc__ = _ConvTranspose.__doc__.replace("N-d", "3-D").replace("{N}", "3")
+    __doc__ = _ranked_doc(_ConvTranspose, 3)
     rank = 3
     _function = staticmethod(F.conv_transpose3d)
 
@@ -419,15 +424,15 @@ class _LocallyConnected(_ConvBase):
 
 
 class LocallyConnected1D(_LocallyConnected):
-    __doc__ = _LocallyConnected.__doc__.replace("N-d", "1-D").replace("{N}", "1")
+    __doc__ = _ranked_doc(_LocallyConnected, 1)
     rank = 1
     _function = staticmethod(F.locally_connected1d)
 
 
 class LocallyConnected2D(_LocallyConnected):
-    __doc__ = _LocallyConnected.__doc__.replace("N-d", "2-D").replace("{N}", "2") + """
+    __doc__ = _ranked_doc(_LocallyConnected, 2, """
     >>> LocallyConnected2D(5, 3)(np.zeros((2, 6, 6, 3))).shape
     (2, 4, 4, 5)
-    """
+    """)
     rank = 2
     _function = staticmethod(F.locally_connected2d)

@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ._lookup import lookup
+
 __all__ = [
     "INITIALIZERS",
     "compute_fans",
@@ -240,11 +242,4 @@ def get(identifier, owner: str = "initializer") -> Initializer:
 
     owner: who asks, for the error message (e.g. "Conv2D: kernel_initializer").
     """
-    if callable(identifier):
-        return identifier
-    if isinstance(identifier, str) and identifier.lower() in INITIALIZERS:
-        return INITIALIZERS[identifier.lower()]
-    raise ValueError(
-        f"{owner}: unknown initializer {identifier!r}; use a callable or one of "
-        f"{', '.join(sorted(INITIALIZERS))}"
-    )
+    return lookup(identifier, INITIALIZERS, "initializer", owner)

@@ -157,9 +157,7 @@ class _LPPool(_Pool):
         self.p = _real(type(self).__name__, "p", p, 0)
 
     def forward(self, x):
-        self._check_rank(x, self.rank + 2, _LAYOUTS[self.rank])
-        return type(self)._function(x, self.p, self.pool_size, stride=self.strides,
-                                    padding=self.padding)
+        return self._pool(x, p=self.p)
 
     def extra_repr(self) -> str:
         return format_args([self.p, self.pool_size], self._repr_args())

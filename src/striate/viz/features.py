@@ -2,10 +2,11 @@
 one input (low-, mid- and high-level side by side), and the receptive field of every conv and
 pooling layer of a model.
 
-Intermediate outputs are read with `Module.register_forward_hook`, attached for the duration of
-a `with` block and removed afterwards, even when the forward pass raises: any model whose layers
-are listed by `named_modules()` works, Sequential or not, and Grad-CAM gets the captured output
-while it is still in the graph.
+Intermediate outputs are read with forward hooks (`analysis.trace.hooked`), attached for the
+duration of a `with` block and removed afterwards, even when the forward pass raises: any model
+whose layers are listed by `named_modules()` works, Sequential or not, and Grad-CAM gets the
+captured output while it is still in the graph. Receptive fields come from
+`analysis.receptive_field`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import arith
-from ..tensor import Tensor, enable_grad, no_grad
+from ..analysis.receptive_field import receptive_field
+from ..analysis.trace import find_layer, hooked, named_modules
+from ..tensor import Tensor, no_grad
 from . import _plot
 from .explain import receptive_field_plot
 
@@ -33,25 +36,6 @@ _BATCH = 256  # images per forward pass when a whole test set is classified
 # Models: layers by name, captured outputs, inference mode
 
 
-def _named_modules(model, op: str) -> dict[str, object]:
-    if not hasattr(model, "named_modules"):
-        raise TypeError(
-            f"{op}: model must be a striate.nn.Module (with named_modules()), got "
-            f"{type(model).__name__}"
-        )
-    return dict(model.named_modules())
-
-
-def find_layer(model, name: str, op: str):
-    """The submodule called `name` (a dotted path as in named_modules()); a ValueError lists
-    the names there are."""
-    modules = _named_modules(model, op)
-    if name not in modules or name == "":
-        names = ", ".join(repr(n) for n in modules if n)
-        raise ValueError(f"{op}: model has no layer {name!r}; its layers are {names}")
-    return modules[name]
-
-
 def _is_conv(module) -> bool:
     """A convolution layer: a kernel of rank >= 3 ((*k, C_in/groups, C_out)), not transposed."""
     w = getattr(module, "weight", None)
@@ -61,16 +45,7 @@ def _is_conv(module) -> bool:
 
 def conv_layer_names(model, op: str = "conv_layer_names") -> list[str]:
     """Names of the model's convolution layers, in registration order."""
-    return [n for n, m in _named_modules(model, op).items() if n and _is_conv(m)]
-
-
-@contextlib.contextmanager
-def _hooked(modules: dict[str, object], make_hook) -> Iterator[None]:
-    """Attach make_hook(name) as a forward hook of each named module inside the block."""
-    with contextlib.ExitStack() as stack:
-        for name, module in modules.items():
-            stack.enter_context(module.register_forward_hook(make_hook(name)))
-        yield
+    return [n for n, m in named_modules(model, op).items() if n and _is_conv(m)]
 
 
 @contextlib.contextmanager
@@ -87,14 +62,16 @@ def capture(model, names: Sequence[str], op: str = "capture") -> Iterator[dict[s
     (2, 14, 14, 6)
     """
     modules = {n: find_layer(model, n, op) for n in names}
+    names_of: dict[int, list[str]] = {}
+    for name, module in modules.items():
+        names_of.setdefault(id(module), []).append(name)
     seen: dict[str, Tensor] = {}
 
-    def make_hook(name):
-        def record(module, inputs, output):
+    def record(module, inputs, output):
+        for name in names_of[id(module)]:
             seen[name] = output
-        return record
 
-    with _hooked(modules, make_hook):
+    with hooked(modules.values(), record):
         yield seen
 
 
@@ -318,53 +295,10 @@ class LayerWindow(NamedTuple):
     field: arith.ReceptiveField
 
 
-def _window(module) -> tuple[str, object, object, object, object] | None:
-    """(kind, kernel, stride, padding, dilation) of a windowed layer, None for other layers.
-
-    Reads the Keras attribute names (kernel_size/pool_size, strides, padding, dilation_rate);
-    a pooling layer's stride defaults to its window."""
-    if "Transpose" in type(module).__name__:
-        return None
-    if getattr(module, "kernel_size", None) is not None:  # built or not yet
-        kernel = module.kernel_size
-        kind = "conv"
-    elif getattr(module, "pool_size", None) is not None:
-        kernel = module.pool_size
-        kind = "pool"
-    else:
-        return None
-    stride = getattr(module, "strides", None) or getattr(module, "stride", None) or (
-        kernel if kind == "pool" else 1)
-    dilation = getattr(module, "dilation_rate", None) or getattr(module, "dilation", 1)
-    return kind, kernel, stride, getattr(module, "padding", "valid"), dilation
-
-
-def _field(chain: tuple) -> arith.ReceptiveField:
-    """The receptive field at the end of a chain of (name, kind, spec) windowed layers."""
-    return arith.receptive_fields([spec for _, _, spec in chain])[-1] if chain else (
-        arith.ReceptiveField(1, 1, 0.5))
-
-
-def _widest_chain(tensor: Tensor, chains: dict[int, tuple]) -> tuple:
-    """The chain of windowed layers behind `tensor` along the branch that sees the most input.
-
-    Walks the autograd graph back (iteratively: deep models make long graphs) until it meets
-    tensors whose chain is known (the input, outputs of windowed layers); an op with several
-    inputs (a residual addition, an Inception concatenation) takes the widest of theirs.
-    """
-    stack = [(tensor, False)]
-    while stack:
-        t, expanded = stack.pop()
-        if id(t) in chains:
-            continue
-        parents = [p for p in t.parents if p is not None and p.requires_grad]
-        if not expanded:
-            stack.append((t, True))
-            stack.extend((p, False) for p in parents if id(p) not in chains)
-            continue
-        chains[id(t)] = max((chains[id(p)] for p in parents), key=lambda c: _field(c).size,
-                            default=())
-    return chains[id(tensor)]
+def _spec(window) -> tuple[int, int, int, int]:
+    """(kernel, stride, padding_start, dilation) of a window along the height axis, as
+    `arith.receptive_fields` takes a layer."""
+    return window.kernel[0], window.stride[0], window.pads[0][0], window.dilation[0]
 
 
 def model_receptive_fields(model, input_shape: Sequence[int],
@@ -390,37 +324,20 @@ def model_receptive_fields(model, input_shape: Sequence[int],
     if len(shape) < 2 or not all(arith._is_int(s) and s > 0 for s in shape):
         raise ValueError(f"{op}: input_shape must be positive ints without the batch axis, "
                          f"e.g. (28, 28, 1); got {input_shape!r}")
-    windows = {n: w for n, m in _named_modules(model, op).items()
-               if n and (w := _window(m)) is not None}
-    if not windows:
+    modules = named_modules(model, op)
+    # Exact windows are those of layers with a kernel or pool size (not global or adaptive
+    # pooling, Flatten).
+    rows = [r for r in receptive_field(model, shape) if r.window is not None and r.window.exact]
+    if not rows:
         raise ValueError(f"{op}: model has no convolution or pooling layer with a window")
-    calls: list[tuple[str, Tensor, Tensor]] = []
-
-    def make_hook(name):
-        def record(module, inputs, output):
-            calls.append((name, inputs[0], output))
-        return record
-
-    # The input requires a gradient so that the tape links every tensor to the ones it came
-    # from; the parameters are frozen, so only those links are recorded.
-    x = Tensor(np.zeros((1, *shape), dtype=np.float32), requires_grad=True)
-    modules = {n: find_layer(model, n, op) for n in windows}
-    with _hooked(modules, make_hook), inference(model), enable_grad():
-        model(x)
-
-    chains: dict[int, tuple] = {id(x): ()}
     result = []
-    for name, inp, out in calls:
-        kind, kernel, stride, padding, dilation = windows[name]
-        size = tuple(inp.shape[1:-1])
-        k, s, d = (arith.ntuple(v, len(size), what, op) for v, what in
-                   ((kernel, "kernel"), (stride, "stride"), (dilation, "dilation")))
-        _, pads = arith.conv_geometry(size, k, s, padding, d, op=op)
-        spec = (k[0], s[0], pads[0][0], d[0])
-        chain = (*_widest_chain(inp, chains), (name, kind, spec))
-        chains[id(out)] = chain
-        result.append(LayerWindow(name, kind, *spec, _field(chain)))
+    for row in rows:
+        specs = [_spec(window) for _, window in row.chain]
+        kind = "conv" if hasattr(modules[row.name], "kernel_size") else "pool"
+        result.append(LayerWindow(row.name, kind, *specs[-1],
+                                  arith.receptive_fields(specs)[-1]))
     if path is not None:
-        receptive_field_plot([spec for _, _, spec in chain], path,
-                             names=[name for name, _, _ in chain])
+        chain = rows[-1].chain
+        receptive_field_plot([_spec(window) for _, window in chain], path,
+                             names=[name for name, _ in chain])
     return result
