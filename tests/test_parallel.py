@@ -31,3 +31,17 @@ def test_over_batch_covers_the_batch():
     assert seen[0][0] == 0 and seen[-1][1] == 10
     assert all(a[1] == b[0] for a, b in zip(seen, seen[1:], strict=False))
     assert _parallel.over_batch(lambda rows: rows, 10, 1) == [slice(0, 10)]
+
+
+def test_one_blas_thread_limits_blas_inside_and_restores_it_after():
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    with _parallel.one_blas_thread():
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == before
+    with _parallel.one_blas_thread(active=False):
+        assert blas_threads() == before

@@ -3,11 +3,13 @@
 NumPy releases the GIL inside its copies, ufunc loops and BLAS calls, so a few Python threads
 working on separate slices of the batch keep every core busy, also during the memory-bound
 copies that BLAS's own threads do not cover. Work submitted from inside the pool runs in the
-calling thread (no nested waiting, hence no deadlock).
+calling thread (no nested waiting, hence no deadlock). `one_blas_thread` keeps small products
+off BLAS's own threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -15,6 +17,8 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+from threadpoolctl import ThreadpoolController
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -63,3 +67,16 @@ def over_batch(fn: Callable[[slice], R], n: int, work: int) -> list[R]:
     (elements touched) repays the threads; the results in batch order."""
     parts = THREADS if work >= MIN_PARALLEL_WORK else 1
     return run_all(fn, batch_slices(n, parts))
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController().select(user_api="blas")
+
+
+def one_blas_thread(active: bool = True) -> contextlib.AbstractContextManager:
+    """A context in which BLAS runs on one thread (when active): products with a few output
+    columns (LeNet's 6 or 16 filters) are too small to share, and two BLAS threads measured
+    slower than one, several times slower while other processes load the cores. Costs ~6 us.
+    The limit is process-wide: enter it only from the thread that does the products."""
+    return _blas().limit(limits=1) if active else contextlib.nullcontext()

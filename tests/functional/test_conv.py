@@ -9,6 +9,7 @@ import torch.nn.functional as tF
 from striate import Tensor
 from striate import functional as F
 from striate.arith import conv_geometry, conv_params, transpose_geometry
+from striate.functional import conv as conv_module
 from tests.helpers import check_gradients, compare_with_torch
 
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
@@ -150,6 +151,13 @@ def test_conv_matches_torch(c, rng):
         lambda x, w, b: torch_conv(n, x, w, b, pads=pads, flip=c["flip"], **args),
         [x, w, b], rng,
     )
+
+
+@pytest.mark.parametrize("c", CONV_CONFIGS[:40], ids=_id)
+def test_conv_matches_torch_without_the_padded_copy(c, rng, monkeypatch):
+    """Inputs too big to pad once take the box-by-box patch copies: force that path."""
+    monkeypatch.setattr(conv_module, "_PAD_BYTES", 0)
+    test_conv_matches_torch(c, rng)
 
 
 @pytest.mark.parametrize("c", TRANSPOSE_CONFIGS, ids=_id)

@@ -22,13 +22,18 @@ slice x[:, u*dH::sH, v*dW::sW] is what that tap of the kernel sees at every outp
   forward of the transposed convolution, whose backward is the convolution forward and its
   weight gradient.
 
-Padding is never built: each box holds only taps that land inside the input, and the rest of `cols`
-stays zero. A 1x1 kernel without padding needs no copy (its patches are the input itself);
-depthwise convolution (groups == C_in) multiplies and adds the shifted slices directly, as patches
-would be K times larger than the work they save; those passes split the batch over the shared
-thread pool (`striate._parallel`). The im2col path runs in the calling thread: BLAS already uses
-every core, and Python threads on top of it measured slower (and much slower when other processes
-load the machine).
+A small input (`_PAD_BYTES`) is zero-padded once, so that each piece's patches are one strided
+copy; a larger one is never padded: each box holds only taps that land inside the input, and the
+rest of `cols` stays zero. Stride-1 backward takes the patches of dy only when they are no larger
+than the patches of x and their gradients (not for a first layer that needs no dx, nor for a layer
+whose output is much smaller than its input); the patch gradients for col2im are computed tap by
+tap, so that each tap's slice is added as whole rows. A 1x1 kernel without padding needs no copy
+(its patches are the input itself); depthwise convolution (groups == C_in) multiplies and adds the
+shifted slices directly, as patches would be K times larger than the work they save; those passes
+split the batch over the shared thread pool (`striate._parallel`). The im2col path runs in the
+calling thread: BLAS already uses every core, and Python threads on top of it measured slower (and
+much slower when other processes load the machine); a convolution with few filters per group
+(`_FEW_FILTERS`) runs it on one BLAS thread, its products being too narrow to share.
 
 Output sizes and padding come from `arith` (DESIGN.md): O = floor((I + P_start + P_end
 - d*(K - 1) - 1) / S) + 1.
@@ -69,6 +74,12 @@ _LAYOUTS = {1: ("(N, L, C_in)", "(kL, C_in/groups, C_out)"),
 # (32, 56, 56, 64) 3x3 forward+backward against 1, 2 and 8 MiB: 4 MiB is fastest with BLAS on 2
 # threads (fewer, larger products to share out), 1 MiB with one thread (5% faster there).
 _PIECE_BYTES = 4 << 20
+# Inputs whose zero-padded copy fits this are padded once: each piece's patches are then one
+# strided copy instead of one per box of edge outputs (81 boxes for a 5x5 kernel padded by 4),
+# the per-box overhead that dominated LeNet-sized convolutions.
+_PAD_BYTES = 8 << 20
+# Convolutions with at most this many filters per group run their products on one BLAS thread.
+_FEW_FILTERS = 16
 # Samples per block of the depthwise passes: each tap's pass re-reads the block's output.
 _BLOCK_BYTES = 2 << 20
 
@@ -246,6 +257,19 @@ def _group_weights(w: np.ndarray, groups: int) -> np.ndarray:
     return w.reshape(-1, groups, w.shape[-1] // groups).transpose(1, 0, 2)
 
 
+def _padded(x: np.ndarray, g: _Geometry) -> tuple[np.ndarray, _Geometry]:
+    """x (n, *in, G, C_in/G) zero-padded and g without padding, when that copy is small
+    (`_PAD_BYTES`); else x and g as they are."""
+    pads = g.pads
+    size = tuple(i + p0 + p1 for i, (p0, p1) in zip(g.in_size, pads, strict=True))
+    if not any(p for pair in pads for p in pair) or \
+            x.dtype.itemsize * x.shape[0] * math.prod(size) * math.prod(x.shape[-2:]) > _PAD_BYTES:
+        return x, g
+    xp = np.zeros((x.shape[0], *size, *x.shape[-2:]), dtype=x.dtype)
+    xp[(slice(None), *(slice(p0, p0 + i) for i, (p0, _) in zip(g.in_size, pads, strict=True)))] = x
+    return xp, g._replace(in_size=size, pads=((0, 0),) * len(size))
+
+
 def _patch_matrix(x: np.ndarray, g: _Geometry, groups: int, buffer) -> np.ndarray:
     """Patches of x (n, *in, G, C_in/G) as a (G, M, K*C_in/G) view, M = n*prod(out)."""
     n = x.shape[0]
@@ -286,7 +310,7 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, groups: int) -> np
     if _is_depthwise(x.shape, groups):
         _depthwise_forward(x, w, g, y)
         return y
-    xg = _split_groups(x, groups)
+    xg, g = _padded(_split_groups(x, groups), g)
     wg = _group_weights(w, groups)
     item = x.dtype.itemsize * math.prod(g.kernel) * x.shape[-1]
 
@@ -336,7 +360,7 @@ def _stride1_backward(dy, x, w, ga: _Geometry, groups: int, x_shape, w_shape, ne
     n, c_in, c_out = x_shape[0], x_shape[-1], w_shape[-1]
     c_in_g, dtype = c_in // groups, dy.dtype
     k_cout = math.prod(ga.kernel) * c_out // groups
-    dyg = _split_groups(dy, groups)
+    dyg, ga = _padded(_split_groups(dy, groups), ga)
     # (G, K*C_out/G, C_in/G)
     w_adj = _group_weights(_adjoint_kernel(w, groups), groups) if need_dx else None
     dx = np.empty(x_shape, dtype=dtype) if need_dx else None
@@ -370,6 +394,16 @@ def _stride1_backward(dy, x, w, ga: _Geometry, groups: int, x_shape, w_shape, ne
     return dx, _flip(dw, n_k).reshape(w_shape)
 
 
+def _dy_patches_smaller(g: _Geometry, c_in: int, c_out: int, need_dx: bool) -> bool:
+    """Whether the stride-1 backward's patches of dy (K*C_out values per input position) are
+    no larger than what the other way copies: the patches of x and, for dx, the patch gradients
+    (K*C_in values per output position each). Not so for a first layer (C_in 1 or 3, no dx) or
+    a layer whose output is much smaller than its input (LeNet's C5: 5x5 -> 1x1)."""
+    if g.pointwise:
+        return True
+    return math.prod(g.in_size) * c_out <= math.prod(g.out_size) * c_in * (1 + need_dx)
+
+
 def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_dx, need_dw):
     """(dx, dw) of y = conv(x, w) given dy (N, *out, C_out); None for what is not needed.
 
@@ -386,14 +420,21 @@ def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_d
         dw = _depthwise_backward(dy, x, w, g, c_in, dx, need_dw)
         return dx, dw
     adjoint = _adjoint_geometry(g)
-    if adjoint is not None:
+    if adjoint is not None and _dy_patches_smaller(g, c_in, c_out, need_dx):
         return _stride1_backward(dy, x, w, adjoint, groups, x_shape, w_shape, need_dx, need_dw)
     dx = np.zeros(x_shape, dtype=dtype) if need_dx else None
     xg = _split_groups(x, groups) if need_dw else None
+    if not need_dx:  # col2im needs the unpadded layout; the patches of x alone do not
+        xg, g = _padded(xg, g)
     dxg = _split_groups(dx, groups) if need_dx else None
+    c_in_g, n_k, taps = c_in // groups, len(g.kernel), math.prod(g.kernel)
     # (G, C_out/G, K*C_in/G), contiguous: BLAS is slower on a transposed right-hand side here
     wg_t = np.ascontiguousarray(_group_weights(w, groups).transpose(0, 2, 1)) if need_dx else None
-    k_cin = math.prod(g.kernel) * c_in // groups
+    # (G, K, C_out/G, C_in/G): one product per tap gives tap-major patch gradients, whose slices
+    # col2im adds as whole rows of C_in values (patch-major ones: C_in/G values at a time)
+    w_taps = None if wg_t is None else np.ascontiguousarray(
+        wg_t.reshape(groups, -1, taps, c_in_g).transpose(0, 2, 1, 3))
+    k_cin = taps * c_in_g
     item = dtype.itemsize * math.prod(g.kernel) * c_in
 
     buffers = _Buffers(x_shape, groups, dtype)
@@ -415,13 +456,13 @@ def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_d
                 dcols = np.matmul(dyp, wg_t).transpose(1, 0, 2)  # (m, G, C_in/G)
                 target[...] = dcols.reshape(target.shape)
                 continue
-            shape = (p.batch.stop - p.batch.start, *pg.out_size, groups, *pg.kernel,
-                     c_in // groups)
             buf = grads.get(pg)
-            if buf is None or buf.shape[0] < shape[0]:
-                buf = grads[pg] = np.empty(shape, dtype=dtype)
-            dcols = buf[: shape[0]]
-            _grouped_matmul(dyp, wg_t, dcols.reshape(m, groups, k_cin).transpose(1, 0, 2))
+            if buf is None or buf.shape[2] < m:
+                buf = grads[pg] = np.empty((groups, taps, m, c_in_g), dtype=dtype)
+            np.matmul(dyp[:, None], w_taps, out=buf[:, :, :m])  # (G, K, m, C_in/G)
+            # viewed in im2col's layout (n, *out, G, *k, C_in/G)
+            dcols = buf[:, :, :m].reshape(groups, *pg.kernel, -1, *pg.out_size, c_in_g).transpose(
+                n_k + 1, *range(n_k + 2, 2 * n_k + 2), 0, *range(1, n_k + 1), 2 * n_k + 2)
             _col2im(dcols, pg, dxg[p.batch, p.inp])
     if dw is not None:
         dw = dw.transpose(1, 0, 2).reshape(w_shape)  # (G, K*C_in/G, C_out/G) -> (*k, C_in/G, C_out)
@@ -516,6 +557,11 @@ def _flip(w: np.ndarray, n: int) -> np.ndarray:
     return w[(slice(None, None, -1),) * n]
 
 
+def _few_filters(w_shape, groups: int) -> bool:
+    """Whether the products of a convolution are too narrow to share out over BLAS threads."""
+    return w_shape[-1] // groups <= _FEW_FILTERS
+
+
 def _channel_sum(dy: np.ndarray) -> np.ndarray:
     """db: dy summed over every axis but the channels."""
     return dy.reshape(-1, dy.shape[-1]).sum(axis=0)
@@ -533,15 +579,17 @@ class Conv(Op):
         # the memory of x); dx needs only w.
         self.x = x if self.needs_grad[1] else None
         self.w = w if self.needs_grad[0] else None
-        y = _conv_forward(x, w, geometry, groups)
+        with _parallel.one_blas_thread(_few_filters(w.shape, groups)):
+            y = _conv_forward(x, w, geometry, groups)
         if b is not None:
             y += b
         return y
 
     def backward(self, dy):
         need_dx, need_dw, need_db = self.needs_grad
-        dx, dw = _conv_backward(dy, self.x, self.w, self.geometry, self.groups, self.x_shape,
-                                self.w_shape, need_dx, need_dw)
+        with _parallel.one_blas_thread(_few_filters(self.w_shape, self.groups)):
+            dx, dw = _conv_backward(dy, self.x, self.w, self.geometry, self.groups, self.x_shape,
+                                    self.w_shape, need_dx, need_dw)
         if dw is not None and self.flip:
             dw = _flip(dw, len(self.geometry.kernel)).copy()
         return dx, dw, _channel_sum(dy) if need_db else None
