@@ -8,9 +8,6 @@ thread count). Add one with the `workload` decorator:
     def _(rng):
         ...
         return striate_fn, torch_fn
-
-A builder that cannot run yet (a model not in striate's registry) raises `Unavailable`; the
-benchmark prints the reason and goes on.
 """
 
 from __future__ import annotations
@@ -23,7 +20,7 @@ import torch
 import torch.nn.functional as tF
 
 import striate.functional as F
-from striate import Tensor, no_grad
+from striate import Tensor, models, no_grad
 
 Pair = tuple[Callable[[], object], Callable[[], object]]
 
@@ -33,10 +30,6 @@ class Workload:
     name: str
     build: Callable[[np.random.Generator], Pair]  # rng -> (striate_fn, torch_fn)
     flops: float  # floating-point operations of one call (2 per multiply-add); 0: not counted
-
-
-class Unavailable(Exception):
-    """The workload cannot run in this tree (for instance its model is not registered)."""
 
 
 WORKLOADS: dict[str, Workload] = {}
@@ -143,17 +136,6 @@ def _max_pool(rng):
 
 
 # ===== models ==================================================================================
-def striate_model(name: str, **config):
-    """striate.models.create(name, **config), or Unavailable while the model is not there."""
-    try:
-        from striate import models
-    except ImportError as error:
-        raise Unavailable(f"striate.models cannot be imported ({error})") from None
-    if name not in models.names():
-        raise Unavailable(f"striate.models has no {name!r} yet")
-    return models.create(name, **config)
-
-
 def training_steps(name: str, n: int, shape: tuple[int, ...], classes: int,
                    rng: np.random.Generator) -> Pair:
     """One SGD step (forward, cross-entropy, backward, update) of model `name` on a fixed
@@ -162,7 +144,7 @@ def training_steps(name: str, n: int, shape: tuple[int, ...], classes: int,
 
     from . import torch_models
 
-    model = striate_model(name, num_classes=classes).train()
+    model = models.create(name, num_classes=classes).train()
     optimizer = SGD(list(model.parameters()), lr=0.01, momentum=0.9)
     x = rng.standard_normal((n, *shape), dtype=np.float32)
     labels = rng.integers(0, classes, n)
@@ -192,7 +174,7 @@ def _inference(name: str, n: int, shape: tuple[int, ...]):
     def build(rng):
         from . import torch_models
 
-        model = striate_model(name).eval()
+        model = models.create(name).eval()
         torch_model = getattr(torch_models, name)().eval()
         x = rng.standard_normal((n, *shape), dtype=np.float32)
         xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()

@@ -44,6 +44,12 @@ def test_train_writes_checkpoints_and_pictures(run_dir):
                  "history.json"):
         assert (run_dir / name).is_file(), name
     assert json.loads((run_dir / "history.json").read_text())["val/accuracy"]
+    from PIL import Image
+
+    for name in ("curves.png", "confusion.png"):
+        with Image.open(run_dir / name) as picture:
+            assert picture.format == "PNG" and min(picture.size) >= 200, (name, picture.size)
+            picture.load()  # decodes the whole file: a truncated PNG raises
 
 
 def test_evaluate_json_on_the_test_part_and_on_an_npz(run_dir, tmp_path):
@@ -84,7 +90,11 @@ def test_resume_continues_a_run(run_dir, tmp_path):
     result = striate("train", "--resume", copy, "--epochs", "2", "--no-progress")
     assert result.returncode == 0, result.stderr
     assert "epoch 2/2" in result.stderr and "epoch 1/2" not in result.stderr
-    assert len(json.loads((copy / "history.json").read_text())["train/loss"]) == 2
+    history = json.loads((copy / "history.json").read_text())
+    assert len(history["train/loss"]) == 2
+    # the cosine schedule is stretched over the raised total: epoch 2 still learns
+    assert history["lr"][1] > 0
+    assert history["val/loss"][1] != history["val/loss"][0]
 
 
 def test_unknown_model(tmp_path):

@@ -1,5 +1,8 @@
 """atomic_open: the target appears whole or not at all."""
 
+import os
+import stat
+
 import pytest
 
 from striate._files import atomic_open, atomic_path
@@ -43,3 +46,13 @@ def test_atomic_path_creates_the_folder_and_moves_the_file_into_place(tmp_path):
         assert not target.exists()
     assert target.read_bytes() == b"png"
     assert [p.name for p in target.parent.iterdir()] == ["picture.png"]
+
+
+def test_atomic_path_gives_the_file_the_usual_permissions(tmp_path):
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"x")
+    target = tmp_path / "private.bin"
+    with atomic_path(target) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)  # a writer that makes it private
+        os.close(fd)
+    assert stat.S_IMODE(target.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)

@@ -10,6 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+# The process's umask, read once (os.umask can only be read by setting it): files written
+# through a temporary name get the permissions a plain open() would give them.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -21,11 +26,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # A fresh hidden name in the same folder, so that os.replace stays on one file system; the
-    # writer creates the file itself, so it gets the usual permissions.
+    # A fresh hidden name in the same folder, so that os.replace stays on one file system.
     tmp = target.with_name(f".{target.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}{target.suffix}")
     try:
         yield tmp
+        # some writers (safetensors) create their file private (0600): give it the usual mode
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -273,6 +273,8 @@ def run_train(args) -> int:
     start_epoch, history = 0, None
     if resume is not None:
         start_epoch, history = restore_training_state(resume, model, optimizer, schedule)
+        if hasattr(schedule, "stretch") and schedule.T_max != config["epochs"]:
+            schedule.stretch(config["epochs"])  # --epochs raised: anneal over the new total
     metadata = {
         "input_shape": list(input_shape),
         "image_shape": list(_image_shape(dataset.train_images)),
@@ -463,13 +465,13 @@ def run_summary(args) -> int:
     try:
         from .analysis import summary
     except ImportError:
-        raise UserError("summary: striate.analysis is not available in this "
+        raise UserError("striate.analysis is not available in this "
                         "installation") from None
     nn.init.set_seed(args.seed)
     model = models.create(args.model, num_classes=args.num_classes)
     shape = shape or getattr(model, "default_input_shape", None)
     if shape is None:
-        raise UserError(f"summary: model {args.model} has no native input size; pass "
+        raise UserError(f"model {args.model} has no native input size; pass "
                         f"--input-shape H,W,C")
     result = summary(model, tuple(shape), depth=args.depth, paper=args.paper)
     print(json.dumps(result.to_dict()) if args.json else result.format())

@@ -100,13 +100,13 @@ def test_export_positional_output_and_format_from_suffix(lenet_pth, lenet_checkp
 
 def test_export_output_errors(lenet_checkpoint, tmp_path):
     ckpt = str(lenet_checkpoint)
-    with pytest.raises(UserError, match=r"^export: cannot tell the format from the suffix of "
+    with pytest.raises(UserError, match=r"^cannot tell the format from the suffix of "
                                         r"'.*model\.bin'; name a \.onnx, \.pth or \.pt file, "
                                         r"or pass --format onnx\|torch$"):
         _run(["export", ckpt, str(tmp_path / "model.bin")])
     with pytest.raises(UserError, match="suffix of '.*model'"):
         _run(["export", ckpt, "--out", str(tmp_path / "model")])
-    with pytest.raises(UserError, match=r"^export: name the file to write"):
+    with pytest.raises(UserError, match=r"^name the file to write"):
         _run(["export", ckpt])
     with pytest.raises(UserError, match=r"two output files given, '.*a\.onnx' and --out "):
         _run(["export", ckpt, str(tmp_path / "a.onnx"), "--out", str(tmp_path / "b.onnx")])

@@ -161,11 +161,13 @@ def test_alexnet_paper_flags_only_the_inconsistent_lines(alexnet_paper):
     rows follow the pooling where the paper's network normalises first."""
     flagged = {r.name: r.paper.cells()[-1] for r in alexnet_paper.rows
                if r.paper is not None and r.paper.differs}
-    assert flagged == {"classifier.fc6": "differs: params", "features.norm1": "differs: shape",
-                       "features.norm2": "differs: shape"}
+    assert flagged == {"classifier.fc6": "differs: params",
+                       "features.norm1": "differs: shape (paper 27x27x96)",
+                       "features.norm2": "differs: shape (paper 13x13x256)"}
     rows = {r.name: r for r in alexnet_paper.rows}
     assert rows["features.conv2"].params - 256 == 5 * 5 * 48 * 128 * 2
     assert "177M" in alexnet_paper.format()
+    assert "Params (K=1000)" in alexnet_paper.format()  # the slides' AlexNet K is a thousand
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +209,7 @@ def test_inception_v1_consistent_rows_agree_and_known_errata_are_flagged(incepti
 
 def test_paper_columns_in_text_and_json(inception_v1):
     text = inception_v1.format()
-    assert "Params (K)" in text and "Mult-adds (M)" in text and "1072K" in text
+    assert "Params (K=1024)" in text and "Mult-adds (M)" in text and "1072K" in text
     assert "conv2 + conv3" in text
     data = json.loads(inception_v1.to_json())
     paper = {r["name"]: r["paper"] for r in data["rows"] if "paper" in r}

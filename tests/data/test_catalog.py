@@ -144,6 +144,8 @@ def test_read_npz(tmp_path, rng):
      "labels must be 2 integers, got int64 \\(3,\\)"),
     ({"images": np.zeros((2, 4, 4), np.uint8), "labels": np.zeros(2, np.float64)},
      "labels must be 2 integers, got float64"),
+    ({"images": np.zeros((0, 4, 4), np.uint8), "labels": np.zeros(0, np.int64)},
+     "holds no images"),
 ])
 def test_read_npz_errors(tmp_path, arrays, message):
     path = tmp_path / "d.npz"
@@ -157,5 +159,10 @@ def test_read_npz_missing_or_unreadable(tmp_path):
         read_npz(str(tmp_path / "none.npz"))
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip file")
-    with pytest.raises(UserError, match="is not a readable npz file"):
+    with pytest.raises(UserError, match=r"is not an npz file \(not a zip archive\)"):
         read_npz(str(junk))
+    broken = tmp_path / "broken.npz"
+    np.savez(broken, images=np.zeros((2, 4, 4), np.uint8), labels=np.zeros(2, np.int64))
+    broken.write_bytes(broken.read_bytes()[:-30])  # the zip's directory cut short
+    with pytest.raises(UserError, match="is not"):
+        read_npz(str(broken))

@@ -484,6 +484,46 @@ def test_large_sample_is_cut_into_row_bands(rng, monkeypatch):
                        lambda x, w: torch_conv(2, x, w, None, (2, 1), pads, 1, 1), [x, w], rng)
 
 
+@pytest.mark.parametrize("pad_once", [True, False])
+@pytest.mark.parametrize("c_in, groups, kernel, stride, dilation, padding", [
+    (1, 1, (5, 5), (1, 1), (1, 1), 2),  # LeNet's C1
+    (3, 1, (7, 7), (2, 2), (1, 1), "same"),  # ResNet's first layer
+    (2, 2, (3, 3), (1, 2), (2, 1), ((2, 0), (1, 3))),
+    (1, 1, (3, 2), (1, 1), (1, 1), "full"),
+])
+def test_tap_major_patches(c_in, groups, kernel, stride, dilation, padding, pad_once, rng,
+                           monkeypatch):
+    """Patch rows shorter than output rows are copied tap by tap (`_im2col_taps`); with the
+    padded copy and without it (then positions that no tap reaches must stay zero)."""
+    if not pad_once:
+        monkeypatch.setattr(conv_module, "_PAD_BYTES", 0)
+    x = rng.standard_normal((2, 13, 90, c_in))
+    w = rng.standard_normal((*kernel, c_in // groups, 4))
+    b = rng.standard_normal(4)
+    out, pads = conv_geometry((13, 90), kernel, stride, padding, dilation)
+    g = conv_module._geometry("t", 2, (13, 90), kernel, stride, padding, dilation)
+    assert conv_module._tap_major(g, c_in // groups)
+    args = dict(stride=stride, dilation=dilation, groups=groups)
+    compare_with_torch(lambda x, w, b: F.conv2d(x, w, b, padding=padding, **args),
+                       lambda x, w, b: torch_conv(2, x, w, b, pads=pads, **args), [x, w, b], rng)
+
+
+@pytest.mark.parametrize("piece_bytes", [1 << 22, 2048])
+@pytest.mark.parametrize("stride, padding", [((1, 1), "valid"), ((2, 1), ((1, 2), (0, 1)))])
+def test_few_filters_split_over_threads(piece_bytes, stride, padding, rng, monkeypatch):
+    """A convolution with few filters spreads the batch over the threads (here 3 uneven
+    shares, each with its own patch buffers and share of dw); the result does not change."""
+    from striate import _parallel
+    monkeypatch.setattr(_parallel, "THREADS", 3)
+    monkeypatch.setattr(_parallel, "MIN_PARALLEL_WORK", 0)
+    monkeypatch.setattr(conv_module, "_PIECE_BYTES", piece_bytes)
+    x = rng.standard_normal((5, 12, 9, 6))
+    w = rng.standard_normal((5, 3, 6, 16))
+    _, pads = conv_geometry((12, 9), (5, 3), stride, padding, (1, 1))
+    compare_with_torch(lambda x, w: F.conv2d(x, w, stride=stride, padding=padding),
+                       lambda x, w: torch_conv(2, x, w, None, stride, pads, 1, 1), [x, w], rng)
+
+
 # ===== errors ==================================================================================
 def test_error_messages():
     x = np.zeros((8, 28, 28, 3))

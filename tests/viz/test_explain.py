@@ -45,6 +45,7 @@ def test_numbers_equal_arith(dims, size, kernel, stride, padding, dilation):
                                           strict=True):
         assert f"O = floor(({i} + {p0} + {p1} - {d}*({k}-1) - 1) / {s}) + 1 = {o}" in r.text
     assert ("warning" in r.text) == (not all(fits))
+    assert ("the stride fits" in r.text) == all(fits)
 
 
 @pytest.mark.parametrize("dims,size,kernel,stride,padding,dilation",

@@ -2,12 +2,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from striate import arith, nn
+from striate import arith, models, nn
 from striate import functional as F
 from striate.viz import features
 from striate.viz.features import (
     capture,
     conv_filters,
+    conv_layer_names,
     feature_levels,
     feature_maps,
     model_receptive_fields,
@@ -185,3 +186,14 @@ def test_receptive_fields_through_a_squeeze_excitation_gate():
     assert [(w.name, w.kind, w.field.size, w.field.jump) for w in fields] == [
         ("0", "conv", 3, 1), ("1.fc1", "conv", 12, 10), ("1.fc2", "conv", 12, 10),
         ("2", "conv", 5, 1)]
+
+
+def test_lenet5_c3_connection_table_counts_as_a_convolution():
+    lenet = models.create("lenet5")
+    assert conv_layer_names(lenet) == ["c1", "c3", "c5"]
+    kernel = conv_filters(lenet, "c3")  # the full kernel, zero where C3 has no connection
+    assert kernel.shape == (5, 5, 6, 16)
+    assert np.count_nonzero(np.any(kernel != 0, axis=(0, 1))) == 60
+    levels = feature_levels(lenet, np.zeros((32, 32)))
+    assert {k: v.shape for k, v in levels.items()} == {
+        "low": (28, 28, 6), "mid": (10, 10, 16), "high": (1, 1, 120)}

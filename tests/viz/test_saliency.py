@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from striate import nn
+from striate import models, nn
 from striate.tensor import Tensor
 from striate.viz.saliency import _resize, grad_cam, maximize_activation, saliency_map
 
@@ -110,3 +110,13 @@ def test_errors_name_the_argument(model):
         maximize_activation(model, (28, 28), target=1)
     with pytest.raises(ValueError, match="maximize_activation: steps must be an int >= 1"):
         maximize_activation(model, (28, 28, 1), target=1, steps=0)
+
+
+def test_grad_cam_defaults_to_the_last_map_not_a_1x1_output(rng):
+    # LeNet-5's last convolution (C5) has a 1x1 output, whose Grad-CAM would be constant: the
+    # default is C3, the last convolution that still outputs a map
+    lenet = models.create("lenet5")
+    image = rng.random((32, 32))
+    cam = grad_cam(lenet, image, target=3)
+    assert cam.shape == (32, 32)
+    np.testing.assert_array_equal(cam, grad_cam(lenet, image, target=3, layer="c3"))

@@ -29,13 +29,13 @@ def import_weights(args: argparse.Namespace) -> int:
         "input_shape": args.input_shape or "native", "out": args.out, "seed": args.seed,
     })
     if args.model not in models.names():
-        raise UserError(f"import-weights: unknown model {args.model!r}; available: "
+        raise UserError(f"unknown model {args.model!r}; available: "
                         f"{', '.join(models.names())}")
     init.set_seed(args.seed)  # layers without a torch counterpart keep seeded weights
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise UserError("import-weights: reading .pth files needs PyTorch: "
+        raise UserError("reading .pth files needs PyTorch: "
                         "pip install torch") from None
     try:
         model = interop.import_torch_file(args.weights, args.model, args.num_classes)
@@ -55,17 +55,17 @@ _FORMATS = {".onnx": "onnx", ".pth": "torch", ".pt": "torch"}
 def _export_target(args: argparse.Namespace) -> tuple[str, str]:
     """(output path, format) from the positional OUT or --out, and --format or OUT's suffix."""
     if args.out is not None and args.out_option is not None and args.out != args.out_option:
-        raise UserError(f"export: two output files given, {args.out!r} and --out "
+        raise UserError(f"two output files given, {args.out!r} and --out "
                         f"{args.out_option!r}; name one")
     out = args.out if args.out is not None else args.out_option
     if out is None:
-        raise UserError("export: name the file to write, e.g. striate export CHECKPOINT "
+        raise UserError("name the file to write, e.g. striate export CHECKPOINT "
                         "model.onnx (or model.pth)")
     if args.format is not None:
         return out, args.format
     suffix = os.path.splitext(out)[1].lower()
     if suffix not in _FORMATS:
-        raise UserError(f"export: cannot tell the format from the suffix of {out!r}; name a "
+        raise UserError(f"cannot tell the format from the suffix of {out!r}; name a "
                         f".onnx, .pth or .pt file, or pass --format onnx|torch")
     return out, _FORMATS[suffix]
 
@@ -86,22 +86,20 @@ def export(args: argparse.Namespace) -> int:
     shape = shape or getattr(model, "input_shape", None) or getattr(
         model, "default_input_shape", None)
     if shape is None:
-        raise UserError(f"export: {args.checkpoint} records no input shape; pass "
+        raise UserError(f"{args.checkpoint} records no input shape; pass "
                         f"--input-shape H,W,C")
     if fmt == "onnx":
         try:
             from ..onnx_export import export_onnx
 
             export_onnx(model, tuple(shape), out)
-        except ImportError as error:
-            raise UserError(f"export: {error}") from None
-        except NotImplementedError as error:
+        except (ImportError, NotImplementedError) as error:
             raise UserError(str(error)) from None
     else:
         try:
             import torch
         except ImportError:
-            raise UserError("export: --format torch needs PyTorch: pip install torch") from None
+            raise UserError("--format torch needs PyTorch: pip install torch") from None
         state = interop.export_torch_state_dict(model, as_torch=True, input_shape=tuple(shape))
         with atomic_path(out) as tmp:
             torch.save(state, tmp)

@@ -93,8 +93,9 @@ class PaperComparison:
     def cells(self) -> list[str]:
         """Params in K (of the table's K), the printed value, multiply-adds in M, the printed
         value, and a mark where they disagree."""
+        shape = "x".join(map(str, self.row.output_shape or ()))
         what = [name for name, ok in (("params", self.params_agree), ("ops", self.ops_agree),
-                                      ("shape", self.shape_agrees)) if not ok]
+                                      (f"shape (paper {shape})", self.shape_agrees)) if not ok]
         return [
             f"{self.exact_params / self.row.k:,.1f}",
             self.row.params or "",

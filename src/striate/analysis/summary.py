@@ -141,7 +141,10 @@ class Summary:
         header = ["Layer", "Kind", "Patch/stride", "Output shape", "Params", "Multiply-adds",
                   "RF"]
         if self.paper:
-            header += ["Params (K)", "paper", "Mult-adds (M)", "paper", ""]
+            units = {row.paper.row.k for row in self.rows if row.paper}
+            # the lectures count GoogLeNet's parameters in K of 1024, AlexNet's in thousands
+            header += [f"Params (K={units.pop()})" if len(units) == 1 else "Params (K)", "paper",
+                       "Mult-adds (M)", "paper", ""]
         lines = []
         for row in self.rows:
             cells = [

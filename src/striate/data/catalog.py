@@ -138,6 +138,8 @@ def read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
     """
     if not Path(path).is_file():
         raise UserError(f"--data: no such file '{path}'")
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"--data: '{path}' is not an npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = {"images", "labels"} - set(archive.files)
@@ -150,6 +152,8 @@ def read_npz(path: str) -> tuple[np.ndarray, np.ndarray]:
     if images.dtype != np.uint8 or images.ndim not in (3, 4):
         raise UserError(f"--data: '{path}' images must be uint8 N x H x W or N x H x W x C, got "
                         f"{images.dtype} {images.shape}")
+    if len(images) == 0:
+        raise UserError(f"--data: '{path}' holds no images")
     if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
         raise UserError(f"--data: '{path}' labels must be {len(images)} integers, got "
                         f"{labels.dtype} {labels.shape}")

@@ -4,13 +4,19 @@ Each family lives in one file with every op's forward written directly above its
 """
 
 from ..tensor import concatenate, stack
+from . import activation, conv, dropout, linear, loss, norm, pool, shape
 
-__all__ = ["concatenate", "stack"]  # the star-imported names follow the same rule per module
-from .activation import *  # noqa: F403
-from .conv import *  # noqa: F403
-from .dropout import *  # noqa: F403
-from .linear import *  # noqa: F403
-from .loss import *  # noqa: F403
-from .norm import *  # noqa: F403
-from .pool import *  # noqa: F403
-from .shape import *  # noqa: F403
+# every public op of every family, so that `from striate.functional import *` gives them all
+# (computed before the star imports below rebind names such as `dropout` to the functions)
+__all__ = ["concatenate", "stack", *(name for family in (activation, conv, dropout, linear, loss,
+                                                          norm, pool, shape)
+                                     for name in family.__all__)]
+
+from .activation import *  # noqa: E402, F403
+from .conv import *  # noqa: E402, F403
+from .dropout import *  # noqa: E402, F403
+from .linear import *  # noqa: E402, F403
+from .loss import *  # noqa: E402, F403
+from .norm import *  # noqa: E402, F403
+from .pool import *  # noqa: E402, F403
+from .shape import *  # noqa: E402, F403

@@ -11,7 +11,9 @@ slice x[:, u*dH::sH, v*dW::sW] is what that tap of the kernel sees at every outp
   interior, then each edge) are copied at once from a strided view of x that holds their
   patches. The batch is cut into cache-sized pieces so that each piece's patches are still in
   cache when the product reads them (a sample too big for the budget is cut along its first
-  spatial axis).
+  spatial axis). When a patch row is shorter than an output row (a first layer on one or three
+  channels), the patches are copied tap-major instead, one slice per tap and channel: the same
+  matrix, transposed in memory, which BLAS reads as it is.
 - stride 1, both gradients from the patches of dy, copied once per piece and read by two
   products: dx = conv(dy, w') with w' the flipped kernel (dx written once by the product), and
   dw = x^T @ dycols (the patches of dy through the mirrored taps are the outputs that read
@@ -31,9 +33,10 @@ tap, so that each tap's slice is added as whole rows. A 1x1 kernel without paddi
 (its patches are the input itself); depthwise convolution (groups == C_in) multiplies and adds the
 shifted slices directly, as patches would be K times larger than the work they save; those passes
 split the batch over the shared thread pool (`striate._parallel`). The im2col path runs in the
-calling thread: BLAS already uses every core, and Python threads on top of it measured slower (and
-much slower when other processes load the machine); a convolution with few filters per group
-(`_FEW_FILTERS`) runs it on one BLAS thread, its products being too narrow to share.
+calling thread with BLAS on every core (Python threads on top of BLAS measured slower), except
+for a convolution with few filters per group (`_FEW_FILTERS`), whose products are too narrow to
+share: the batch is split over the pool, each thread copying and multiplying on one BLAS thread.
+Patch buffers come from per-thread scratch memory that outlives the call (`_Buffers`).
 
 Output sizes and padding come from `arith` (DESIGN.md): O = floor((I + P_start + P_end
 - d*(K - 1) - 1) / S) + 1.
@@ -44,6 +47,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import threading
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -78,8 +82,12 @@ _PIECE_BYTES = 4 << 20
 # strided copy instead of one per box of edge outputs (81 boxes for a 5x5 kernel padded by 4),
 # the per-box overhead that dominated LeNet-sized convolutions.
 _PAD_BYTES = 8 << 20
-# Convolutions with at most this many filters per group run their products on one BLAS thread.
+# Convolutions with at most this many filters per group, or whose patch copies in all reach
+# _SHARED_COPY_BYTES, split the batch over the thread pool (`_over_batch`). Measured on 3x3
+# convolutions: 64 -> 64 at 56x56, batch 32, 26% faster forward and 15% forward+backward that
+# way; 64 -> 64 at 8x8, batch 64 (9 MiB of patches) and 1x1 convolutions faster on BLAS's threads.
 _FEW_FILTERS = 16
+_SHARED_COPY_BYTES = 32 << 20
 # Samples per block of the depthwise passes: each tap's pass re-reads the block's output.
 _BLOCK_BYTES = 2 << 20
 
@@ -159,19 +167,35 @@ class _Piece(NamedTuple):
     out: slice
 
 
-def _pieces(g: _Geometry, n: int, bytes_per_position: int) -> list[_Piece]:
-    """Cut the work into pieces whose patches fit `_PIECE_BYTES`: several samples per piece, or
-    bands of output rows of one sample when a sample alone is too big."""
+def _pieces(g: _Geometry, rows: slice, bytes_per_position: int) -> list[_Piece]:
+    """Cut the work on samples `rows` into pieces whose patches fit `_PIECE_BYTES`: several
+    samples per piece, or bands of output rows of one sample when a sample alone is too big."""
     sample = math.prod(g.out_size) * bytes_per_position
     if sample <= _PIECE_BYTES or g.out_size[0] == 1:
         step = max(1, _PIECE_BYTES // max(sample, 1))
-        return [_Piece(slice(i, min(i + step, n)), g, slice(None), slice(None))
-                for i in range(0, n, step)]
-    rows = max(1, _PIECE_BYTES // (sample // g.out_size[0]))
-    bands = [(lo, min(lo + rows, g.out_size[0])) for lo in range(0, g.out_size[0], rows)]
+        return [_Piece(slice(i, min(i + step, rows.stop)), g, slice(None), slice(None))
+                for i in range(rows.start, rows.stop, step)]
+    height = max(1, _PIECE_BYTES // (sample // g.out_size[0]))
+    bands = [(lo, min(lo + height, g.out_size[0])) for lo in range(0, g.out_size[0], height)]
     bands = [(*_rows(g, lo, hi), slice(lo, hi)) for lo, hi in bands]
     return [_Piece(slice(i, i + 1), piece, inp, out)
-            for i in range(n) for piece, inp, out in bands]
+            for i in range(rows.start, rows.stop) for piece, inp, out in bands]
+
+
+def _over_batch(fn, n: int, w_shape, groups: int, copy_bytes: int, work: int) -> list:
+    """fn(rows) over the batch [0, n), one result per share of it.
+
+    Two ways to use both cores. Wide products with little to copy run in the calling thread
+    with BLAS on every core. A convolution with few filters per group (`_FEW_FILTERS`), whose
+    products are too narrow to share out over BLAS's threads (LeNet's 6 or 16 filters: two BLAS
+    threads measured slower than one), or whose patch copies are large (`_SHARED_COPY_BYTES`:
+    BLAS's threads would leave the copies to one core) splits the batch over the thread pool
+    instead, each thread copying and multiplying on one BLAS thread. copy_bytes: the patches
+    the call copies; work: elements touched (`_parallel.over_batch`)."""
+    if w_shape[-1] // groups > _FEW_FILTERS and copy_bytes < _SHARED_COPY_BYTES:
+        return [fn(slice(0, n))]
+    with _parallel.one_blas_thread():
+        return _parallel.over_batch(fn, n, work)
 
 
 # ===== patches: im2col and col2im ==============================================================
@@ -213,7 +237,7 @@ def _im2col(x: np.ndarray, g: _Geometry, cols: np.ndarray) -> None:
     One copy per box of outputs that see the same taps, from a strided view of x holding those
     outputs' patches (no copy per tap: fewer, longer copies, with the kW*C_in values of a patch
     row contiguous at dilation 1). Positions no tap reaches (padding) are left as they are: zero
-    in a buffer made by np.zeros and only ever refilled by this function.
+    in a buffer zeroed for this geometry (`_Buffers`) and only ever refilled by this function.
     """
     n, stride, dilation = x.shape[0], g.stride, g.dilation
     axes = range(1, x.ndim - 2)  # the spatial axes of x
@@ -270,32 +294,78 @@ def _padded(x: np.ndarray, g: _Geometry) -> tuple[np.ndarray, _Geometry]:
     return xp, g._replace(in_size=size, pads=((0, 0),) * len(size))
 
 
+def _im2col_taps(x: np.ndarray, g: _Geometry, cols: np.ndarray) -> None:
+    """Copy the patches of x (n, *in, G, C_in/G) tap-major into cols (G, *k, C_in/G, n, *out):
+    one copy per tap and channel of the slice that tap reads, W_out values in a row. Positions no
+    tap reaches (padding) are left as they are, zero as in `_im2col`."""
+    xt = x.transpose(x.ndim - 2, x.ndim - 1, *range(x.ndim - 2))  # (G, C_in/G, n, *in)
+    every = (slice(None),)
+    for tap in _taps(g)[0]:
+        cols[every + tap.offset + every * 2 + tap.out] = xt[every * 3 + tap.inp]
+
+
+def _tap_major(g: _Geometry, c_in_g: int) -> bool:
+    """Whether the patches are copied tap-major (`_im2col_taps`): when a patch row holds fewer
+    values than an output row, as in a first layer on one or three channels (LeNet's C1: rows
+    of 5 values against 28; the patch-major copy measured 4x slower there)."""
+    row = (g.kernel[-1] if g.dilation[-1] == 1 else 1) * c_in_g
+    return 2 * row <= g.out_size[-1]
+
+
 def _patch_matrix(x: np.ndarray, g: _Geometry, groups: int, buffer) -> np.ndarray:
     """Patches of x (n, *in, G, C_in/G) as a (G, M, K*C_in/G) view, M = n*prod(out)."""
-    n = x.shape[0]
+    n, m = x.shape[0], x.shape[0] * math.prod(g.out_size)
     if g.pointwise:
         patches = x[(slice(None), *(slice(None, None, s) for s in g.stride))]
+    elif _tap_major(g, x.shape[-1]):
+        patches = buffer(g, n)
+        _im2col_taps(x, g, patches)
+        return patches.reshape(groups, -1, m).transpose(0, 2, 1)
     else:
         patches = buffer(g, n)
         _im2col(x, g, patches)
-    return patches.reshape(n * math.prod(g.out_size), groups, -1).transpose(1, 0, 2)
+    return patches.reshape(m, groups, -1).transpose(1, 0, 2)
+
+
+_scratch = threading.local()  # each thread's scratch memory, kept from call to call
 
 
 class _Buffers:
-    """One zeroed patch buffer per geometry, reused across the pieces of one call."""
+    """The patch buffers of one call's pieces, one per geometry and piece size, laid out for
+    `_im2col` or `_im2col_taps`, and other scratch arrays: all carved out of the calling
+    thread's scratch memory, which outlives the call. Fresh memory on every call measured
+    slower than the copies into it (a page fault per 4 KiB: ~3 us each on the development
+    machine). Arrays from here must not outlive the call; one call per thread at a time."""
 
     def __init__(self, x_shape: tuple[int, ...], groups: int, dtype):
-        self.tail = (groups, x_shape[-1] // groups)
-        self.dtype = dtype
-        self.cache: dict[_Geometry, np.ndarray] = {}
+        self.groups, self.c_in_g = groups, x_shape[-1] // groups
+        self.dtype = np.dtype(dtype)
+        self.cache: dict[tuple[_Geometry, int], np.ndarray] = {}
+        self.used = 0  # bytes of the scratch memory taken so far
 
     def __call__(self, g: _Geometry, n: int) -> np.ndarray:
-        buf = self.cache.get(g)
-        if buf is None or buf.shape[0] < n:
-            shape = (n, *g.out_size, self.tail[0], *g.kernel, self.tail[1])
-            make = np.empty if _taps(g)[1] else np.zeros
-            buf = self.cache[g] = make(shape, self.dtype)
-        return buf[:n]
+        buf = self.cache.get((g, n))
+        if buf is None:
+            shape = ((self.groups, *g.kernel, self.c_in_g, n, *g.out_size)
+                     if _tap_major(g, self.c_in_g)
+                     else (n, *g.out_size, self.groups, *g.kernel, self.c_in_g))
+            # im2col leaves the positions no tap reaches alone: they must start at zero
+            buf = self.cache[g, n] = self.take(shape, zero=not _taps(g)[1])
+        return buf
+
+    def take(self, shape: tuple[int, ...], zero: bool = False) -> np.ndarray:
+        """A scratch array (zeroed if asked) that no other array of this call overlaps."""
+        size = -(-math.prod(shape) * self.dtype.itemsize // 64) * 64  # whole cache lines
+        memory = getattr(_scratch, "memory", None)
+        if memory is None or memory.nbytes < self.used + size:
+            # Arrays taken before keep the old memory alive until the call ends.
+            memory = _scratch.memory = np.empty(2 * (self.used + size), np.uint8)
+        array = memory[self.used:self.used + size].view(self.dtype)[:math.prod(shape)]
+        self.used += size
+        array = array.reshape(shape)
+        if zero:
+            array.fill(0)
+        return array
 
 
 # ===== the convolution core ====================================================================
@@ -314,11 +384,15 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, groups: int) -> np
     wg = _group_weights(w, groups)
     item = x.dtype.itemsize * math.prod(g.kernel) * x.shape[-1]
 
-    buffers = _Buffers(x.shape, groups, x.dtype)
-    for p in _pieces(g, n, item):
-        cols = _patch_matrix(xg[p.batch, p.inp], p.geometry, groups, buffers)
-        out = y[p.batch, p.out].reshape(-1, groups, c_out // groups).transpose(1, 0, 2)
-        _grouped_matmul(cols, wg, out)
+    def run(rows):
+        buffers = _Buffers(x.shape, groups, x.dtype)
+        for p in _pieces(g, rows, item):
+            cols = _patch_matrix(xg[p.batch, p.inp], p.geometry, groups, buffers)
+            out = y[p.batch, p.out].reshape(-1, groups, c_out // groups).transpose(1, 0, 2)
+            _grouped_matmul(cols, wg, out)
+
+    copy = 0 if g.pointwise else n * math.prod(g.out_size) * item
+    _over_batch(run, n, w.shape, groups, copy, y.size * math.prod(g.kernel))
     return y
 
 
@@ -366,23 +440,30 @@ def _stride1_backward(dy, x, w, ga: _Geometry, groups: int, x_shape, w_shape, ne
     dx = np.empty(x_shape, dtype=dtype) if need_dx else None
     taps_rows = k_cout >= c_in_g
     dw_shape = (groups, k_cout, c_in_g) if taps_rows else (groups, c_in_g, k_cout)
-    dw_t = np.zeros(dw_shape, dtype=dtype) if need_dw else None
-    scratch = np.empty_like(dw_t) if need_dw else None
+    item = dtype.itemsize * math.prod(ga.kernel) * c_out  # bytes of patches of dy per position
 
-    buffers = _Buffers(dy.shape, groups, dtype)
-    for p in _pieces(ga, n, dtype.itemsize * math.prod(ga.kernel) * c_out):
-        cols = _patch_matrix(dyg[p.batch, p.inp], p.geometry, groups, buffers)  # (G, m, KC)
-        if need_dx:
-            out = dx[p.batch, p.out].reshape(-1, groups, c_in_g).transpose(1, 0, 2)
-            _grouped_matmul(cols, w_adj, out)  # (G, m, C_in/G)
-        if need_dw:
-            # (G, m, C_in/G): the inputs at the positions this piece's dx rows cover
-            xp = x[p.batch, p.out].reshape(-1, groups, c_in_g).transpose(1, 0, 2)
-            if taps_rows:
-                _grouped_matmul(cols.transpose(0, 2, 1), xp, scratch)
-            else:
-                _grouped_matmul(xp.transpose(0, 2, 1), cols, scratch)
-            dw_t += scratch
+    def run(rows):  # -> this share's part of dw_t
+        dw_t = np.zeros(dw_shape, dtype=dtype) if need_dw else None
+        scratch = np.empty_like(dw_t) if need_dw else None
+        buffers = _Buffers(dy.shape, groups, dtype)
+        for p in _pieces(ga, rows, item):
+            cols = _patch_matrix(dyg[p.batch, p.inp], p.geometry, groups, buffers)  # (G, m, KC)
+            if need_dx:
+                out = dx[p.batch, p.out].reshape(-1, groups, c_in_g).transpose(1, 0, 2)
+                _grouped_matmul(cols, w_adj, out)  # (G, m, C_in/G)
+            if need_dw:
+                # (G, m, C_in/G): the inputs at the positions this piece's dx rows cover
+                xp = x[p.batch, p.out].reshape(-1, groups, c_in_g).transpose(1, 0, 2)
+                if taps_rows:
+                    _grouped_matmul(cols.transpose(0, 2, 1), xp, scratch)
+                else:
+                    _grouped_matmul(xp.transpose(0, 2, 1), cols, scratch)
+                dw_t += scratch
+        return dw_t
+
+    copy = 0 if ga.pointwise else n * math.prod(ga.out_size) * item  # (N, *in, K*C_out)
+    work = dy.size * math.prod(ga.kernel) * (need_dx + need_dw)
+    dw_t = _sum(_over_batch(run, n, w_shape, groups, copy, work))
     if dw_t is None:
         return dx, None
     if not taps_rows:
@@ -437,19 +518,21 @@ def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_d
     k_cin = taps * c_in_g
     item = dtype.itemsize * math.prod(g.kernel) * c_in
 
-    buffers = _Buffers(x_shape, groups, dtype)
-    dw = np.zeros((groups, k_cin, c_out // groups), dtype=dtype) if need_dw else None
-    scratch = np.empty_like(dw) if need_dw else None
-    grads = {}  # a second buffer per geometry for dcols: the patch buffer must keep its zeros
-    for p in _pieces(g, n, item):
-        pg = p.geometry
-        m = (p.batch.stop - p.batch.start) * math.prod(pg.out_size)
-        dyp = dy[p.batch, p.out].reshape(m, groups, c_out // groups).transpose(1, 0, 2)
-        if need_dw:
-            cols = _patch_matrix(xg[p.batch, p.inp], pg, groups, buffers)  # (G, m, KC)
-            _grouped_matmul(cols.transpose(0, 2, 1), dyp, scratch)
-            dw += scratch
-        if need_dx:
+    def run(rows):  # -> this share's part of dw
+        dw = np.zeros((groups, k_cin, c_out // groups), dtype=dtype) if need_dw else None
+        scratch = np.empty_like(dw) if need_dw else None
+        buffers = _Buffers(x_shape, groups, dtype)
+        grads = {}  # a second buffer per geometry for dcols: the patch buffer keeps its zeros
+        for p in _pieces(g, rows, item):
+            pg = p.geometry
+            m = (p.batch.stop - p.batch.start) * math.prod(pg.out_size)
+            dyp = dy[p.batch, p.out].reshape(m, groups, c_out // groups).transpose(1, 0, 2)
+            if need_dw:
+                cols = _patch_matrix(xg[p.batch, p.inp], pg, groups, buffers)  # (G, m, KC)
+                _grouped_matmul(cols.transpose(0, 2, 1), dyp, scratch)
+                dw += scratch
+            if not need_dx:
+                continue
             if pg.pointwise:
                 # The patches are the input's strided positions: write dcols there directly.
                 target = dxg[(p.batch, *(slice(None, None, s) for s in pg.stride))]
@@ -458,12 +541,18 @@ def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_d
                 continue
             buf = grads.get(pg)
             if buf is None or buf.shape[2] < m:
-                buf = grads[pg] = np.empty((groups, taps, m, c_in_g), dtype=dtype)
+                buf = grads[pg] = buffers.take((groups, taps, m, c_in_g))
             np.matmul(dyp[:, None], w_taps, out=buf[:, :, :m])  # (G, K, m, C_in/G)
             # viewed in im2col's layout (n, *out, G, *k, C_in/G)
             dcols = buf[:, :, :m].reshape(groups, *pg.kernel, -1, *pg.out_size, c_in_g).transpose(
                 n_k + 1, *range(n_k + 2, 2 * n_k + 2), 0, *range(1, n_k + 1), 2 * n_k + 2)
             _col2im(dcols, pg, dxg[p.batch, p.inp])
+        return dw
+
+    # the patches of x for dw and their gradients for dx, (N, *out, K*C_in) each
+    copy = 0 if g.pointwise else n * math.prod(g.out_size) * item * (need_dw + need_dx)
+    work = dy.size * taps * c_in * (need_dx + need_dw)
+    dw = _sum(_over_batch(run, n, w_shape, groups, copy, work))
     if dw is not None:
         dw = dw.transpose(1, 0, 2).reshape(w_shape)  # (G, K*C_in/G, C_out/G) -> (*k, C_in/G, C_out)
     return dx, dw
@@ -549,7 +638,7 @@ def _depthwise_backward(dy, x, w, g: _Geometry, c_in: int, dx, need_dw):
         return dw
 
     parts = _parallel.over_batch(run, dy.shape[0], dy.size * len(_taps(g)[0]))
-    return functools.reduce(np.add, parts).reshape(*g.kernel, 1, -1) if need_dw else None
+    return _sum(parts).reshape(*g.kernel, 1, -1) if need_dw else None
 
 
 def _flip(w: np.ndarray, n: int) -> np.ndarray:
@@ -557,9 +646,9 @@ def _flip(w: np.ndarray, n: int) -> np.ndarray:
     return w[(slice(None, None, -1),) * n]
 
 
-def _few_filters(w_shape, groups: int) -> bool:
-    """Whether the products of a convolution are too narrow to share out over BLAS threads."""
-    return w_shape[-1] // groups <= _FEW_FILTERS
+def _sum(parts: list):
+    """The sum of the shares' partial results (None when there are none)."""
+    return None if parts[0] is None else functools.reduce(np.add, parts)
 
 
 def _channel_sum(dy: np.ndarray) -> np.ndarray:
@@ -579,17 +668,15 @@ class Conv(Op):
         # the memory of x); dx needs only w.
         self.x = x if self.needs_grad[1] else None
         self.w = w if self.needs_grad[0] else None
-        with _parallel.one_blas_thread(_few_filters(w.shape, groups)):
-            y = _conv_forward(x, w, geometry, groups)
+        y = _conv_forward(x, w, geometry, groups)
         if b is not None:
             y += b
         return y
 
     def backward(self, dy):
         need_dx, need_dw, need_db = self.needs_grad
-        with _parallel.one_blas_thread(_few_filters(self.w_shape, self.groups)):
-            dx, dw = _conv_backward(dy, self.x, self.w, self.geometry, self.groups, self.x_shape,
-                                    self.w_shape, need_dx, need_dw)
+        dx, dw = _conv_backward(dy, self.x, self.w, self.geometry, self.groups, self.x_shape,
+                                self.w_shape, need_dx, need_dw)
         if dw is not None and self.flip:
             dw = _flip(dw, len(self.geometry.kernel)).copy()
         return dx, dw, _channel_sum(dy) if need_db else None

@@ -203,6 +203,16 @@ class CosineAnnealingLR(LRScheduler):
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer)
 
+    def stretch(self, T_max: int) -> None:
+        """Anneal over T_max steps in all from here on (a resumed run given more epochs): the
+        lr becomes the closed form above at the current step with the new T_max."""
+        _check_count("CosineAnnealingLR", "T_max", T_max, 1)
+        self.T_max, t = T_max, self.last_epoch
+        self._set_lrs([
+            self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * t / T_max)) / 2
+            for base_lr in self.base_lrs
+        ])
+
     def _next_lr(self, lr, base_lr):
         t, period = self.last_epoch, self.T_max
         if (t - 1 - period) % (2 * period) == 0:

@@ -258,8 +258,8 @@ def fooling_images(model, classes: Sequence[int], input_shape: Sequence[int],
             log_p[rows, targets].sum().backward()
             g = xt.grad
             scale = np.abs(g).mean(axis=(1, 2, 3), keepdims=True) + 1e-12
-            step = lr * (high - low) * g / scale * todo[:, None, None, None]
-            x = np.clip(x + step, low, high).astype(np.float32)
+            update = lr * (high - low) * g / scale * todo[:, None, None, None]
+            x = np.clip(x + update, low, high).astype(np.float32)
     if path is not None:
         cols = len(targets)
         fig = _plot.figure(figsize=(1.5 * cols + 0.6, 2.2), layout="constrained")

@@ -246,7 +246,12 @@ def _checkpoint_command(args, out: Path) -> None:
                                                confidence=args.confidence, steps=args.steps,
                                                seed=args.seed, path=out)
         for c, p in zip(classes, confidence, strict=True):
-            print(f"class {c}: confidence {p:.2%}")
+            mark = "" if p > args.confidence else f"  (below {args.confidence:.0%})"
+            print(f"class {c}: confidence {p:.2%}{mark}")
+        missed = int((confidence <= args.confidence).sum())
+        if missed:
+            print(f"{missed} of {len(classes)} images stayed at or below the target confidence "
+                  f"{args.confidence:.0%} after {args.steps} steps; raise --steps")
         return
     if what == "attack":
         x, y = load_test_images(model, args.data, args.limit)

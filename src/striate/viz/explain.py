@@ -183,7 +183,8 @@ def _formula_lines(kind, axes, input_size, kernel, stride, dilation, pads, outpu
 
 
 def _fit_warnings(name, axes, input_size, kernel, stride, dilation, pads, output_size):
-    """One line per axis whose stride leaves the last rows of the padded input unused."""
+    """Whether the stride fits: one line when the windows tile the padded input exactly,
+    else one warning per axis whose stride leaves the last rows of the padded input unused."""
     lines = []
     for n, a in enumerate(axes):
         i, k, s, d, pad, o = (input_size[n], kernel[n], stride[n], dilation[n], pads[n],
@@ -197,7 +198,8 @@ def _fit_warnings(name, axes, input_size, kernel, stride, dilation, pads, output
             tail = (f"the last {one} is dropped" if dropped == 1
                     else f"the last {dropped} {many} are dropped")
             lines.append(f"warning ({a}): {error}; {tail}")
-    return lines
+    return lines or ["the stride fits: the last window ends on the last cell of the padded "
+                     "input (nothing is dropped)"]
 
 
 # ---------------------------------------------------------------------------------------------

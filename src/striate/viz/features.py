@@ -36,11 +36,20 @@ _BATCH = 256  # images per forward pass when a whole test set is classified
 # Models: layers by name, captured outputs, inference mode
 
 
+def _kernel(module) -> np.ndarray | None:
+    """A layer's convolution kernel (*k, C_in/groups, C_out): `kernel()` where the layer packs
+    its weights (LeNet-5's C3 and its connection table), else `weight`; None if it has none."""
+    w = module.kernel() if callable(getattr(module, "kernel", None)) else \
+        getattr(module, "weight", None)
+    return w.data if isinstance(w, Tensor) else None
+
+
 def _is_conv(module) -> bool:
     """A convolution layer: a kernel of rank >= 3 ((*k, C_in/groups, C_out)), not transposed."""
-    w = getattr(module, "weight", None)
-    return (hasattr(module, "kernel_size") and isinstance(w, Tensor) and w.ndim >= 3
-            and "Transpose" not in type(module).__name__)
+    if not hasattr(module, "kernel_size") or "Transpose" in type(module).__name__:
+        return False
+    w = _kernel(module)
+    return w is not None and w.ndim >= 3
 
 
 def conv_layer_names(model, op: str = "conv_layer_names") -> list[str]:
@@ -177,7 +186,7 @@ def conv_filters(model, layer: str | None = None, path: str | os.PathLike | None
     if not _is_conv(module):
         raise ValueError(f"{op}: layer {name!r} is a {type(module).__name__}, not a "
                          f"convolution; convolution layers: {names}")
-    w = module.weight.data
+    w = _kernel(module)
     if path is not None:
         if w.ndim != 4:
             raise ValueError(f"{op}: drawing needs a 2-D convolution kernel (kH, kW, C_in, "

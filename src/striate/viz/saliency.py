@@ -99,8 +99,8 @@ def grad_cam(model, image, target: int | None = None, layer: str | None = None,
 
     alpha_c = mean_{i,j} d y_target / d A[i, j, c];  L = ReLU(sum_c alpha_c A[:, :, c]),
     resized bilinearly to the input and scaled to [0, 1]. layer: a layer with a spatial output
-    (N, H_l, W_l, C) (the last convolution layer by default). Returns L (H, W); with path,
-    writes a PNG of the image and the map overlaid on it.
+    (N, H_l, W_l, C) (by default the last convolution layer whose output is larger than 1x1).
+    Returns L (H, W); with path, writes a PNG of the image and the map overlaid on it.
 
     >>> from striate import models
     >>> lenet = models.create("lenet5_modern")
@@ -109,14 +109,18 @@ def grad_cam(model, image, target: int | None = None, layer: str | None = None,
     """
     op = "grad_cam"
     x = as_images(image, op)[:1]
-    if layer is None:
-        names = conv_layer_names(model, op)
-        if not names:
-            raise ValueError(f"{op}: model has no convolution layer; give layer=")
-        layer = names[-1]
-    find_layer(model, layer, op)
-    with inference(model), capture(model, [layer], op) as seen:
+    candidates = conv_layer_names(model, op) if layer is None else [layer]
+    if not candidates:
+        raise ValueError(f"{op}: model has no convolution layer; give layer=")
+    for name in candidates:
+        find_layer(model, name, op)
+    with inference(model), capture(model, candidates, op) as seen:
         out = model(Tensor(x, requires_grad=True))
+        if layer is None:
+            # the last convolution whose output is still a map (LeNet-5's C5 is 1x1)
+            maps = [n for n in candidates if n in seen and seen[n].ndim == 4
+                    and seen[n].shape[1] * seen[n].shape[2] > 1]
+            layer = maps[-1] if maps else candidates[-1]
         if layer not in seen:
             raise ValueError(f"{op}: layer {layer!r} was not called by the forward pass")
         activation = seen[layer].retain_grad()
