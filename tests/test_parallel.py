@@ -1,4 +1,8 @@
 import threading
+import warnings
+
+import numpy as np
+import pytest
 
 from striate import _parallel
 
@@ -45,3 +49,16 @@ def test_one_blas_thread_limits_blas_inside_and_restores_it_after():
     assert blas_threads() == before
     with _parallel.one_blas_thread(active=False):
         assert blas_threads() == before
+
+
+def test_pool_threads_keep_the_callers_numpy_error_state(monkeypatch):
+    monkeypatch.setattr(_parallel, "THREADS", 2)
+
+    def overflow(i):  # overflows in the pool's thread only (item 0 runs in the caller)
+        return np.float32(3e38) * np.float32(10 * i)
+
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        _parallel.run_all(overflow, [0, 1])
+    with np.errstate(over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isinf(_parallel.run_all(overflow, [0, 1])[1])

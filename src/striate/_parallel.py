@@ -10,6 +10,7 @@ off BLAS's own threads.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import itertools
 import os
@@ -50,7 +51,9 @@ def run_all(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     """
     if len(items) <= 1 or THREADS == 1 or getattr(_inside, "pool", False):
         return [fn(item) for item in items]
-    futures = [_executor().submit(fn, item) for item in items[1:]]
+    # Each item runs in a copy of the caller's context, so that context-local settings (NumPy's
+    # np.errstate among them) hold in the pool's threads as in the caller.
+    futures = [_executor().submit(contextvars.copy_context().run, fn, item) for item in items[1:]]
     first = fn(items[0])  # the calling thread works too instead of waiting idle
     return [first, *(f.result() for f in futures)]
 
