@@ -203,11 +203,22 @@ INDEXES = {
 }
 
 
+@pytest.mark.parametrize("name", sorted(SHAPE_OPS))
+def test_shape_ops_gradients(name, rng):
+    check_gradients(on_tensors(SHAPE_OPS[name][0]), [rng.standard_normal((2, 3, 4))], rng)
+
+
 @pytest.mark.parametrize("name", sorted(INDEXES))
 def test_getitem_matches_torch(name, rng):
     ours, theirs = INDEXES[name]
     compare_with_torch(lambda a: a[ours], lambda a: a[theirs], [rng.standard_normal((3, 4, 5))],
                        rng)
+
+
+@pytest.mark.parametrize("name", sorted(INDEXES))
+def test_getitem_gradients(name, rng):
+    index = INDEXES[name][0]
+    check_gradients(on_tensors(lambda a: a[index]), [rng.standard_normal((3, 4, 5))], rng)
 
 
 def test_getitem_boolean_mask(rng):
@@ -239,6 +250,13 @@ def test_stack_matches_torch(axis, rng):
     inputs = [rng.standard_normal((3, 4)) for _ in range(3)]
     compare_with_torch(lambda *ts: stack(ts, axis=axis), lambda *ts: torch.stack(ts, dim=axis),
                        inputs, rng)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_concatenate_and_stack_gradients(axis, rng):
+    inputs = [rng.standard_normal((2, 3, 4)) for _ in range(3)]
+    check_gradients(on_tensors(lambda *ts: concatenate(ts, axis=axis)), inputs, rng)
+    check_gradients(on_tensors(lambda *ts: stack(ts, axis=axis)), inputs, rng)
 
 
 def test_concatenate_with_a_constant(rng):
