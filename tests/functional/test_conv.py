@@ -153,13 +153,6 @@ def test_conv_matches_torch(c, rng):
     )
 
 
-@pytest.mark.parametrize("c", CONV_CONFIGS[:40], ids=_id)
-def test_conv_matches_torch_without_the_padded_copy(c, rng, monkeypatch):
-    """Inputs too big to pad once take the box-by-box patch copies: force that path."""
-    monkeypatch.setattr(conv_module, "_PAD_BYTES", 0)
-    test_conv_matches_torch(c, rng)
-
-
 @pytest.mark.parametrize("c", TRANSPOSE_CONFIGS, ids=_id)
 def test_conv_transpose_matches_torch(c, rng):
     n, dtype = c["n"], c["dtype"]
@@ -484,19 +477,14 @@ def test_large_sample_is_cut_into_row_bands(rng, monkeypatch):
                        lambda x, w: torch_conv(2, x, w, None, (2, 1), pads, 1, 1), [x, w], rng)
 
 
-@pytest.mark.parametrize("pad_once", [True, False])
 @pytest.mark.parametrize("c_in, groups, kernel, stride, dilation, padding", [
     (1, 1, (5, 5), (1, 1), (1, 1), 2),  # LeNet's C1
     (3, 1, (7, 7), (2, 2), (1, 1), "same"),  # ResNet's first layer
     (2, 2, (3, 3), (1, 2), (2, 1), ((2, 0), (1, 3))),
     (1, 1, (3, 2), (1, 1), (1, 1), "full"),
 ])
-def test_tap_major_patches(c_in, groups, kernel, stride, dilation, padding, pad_once, rng,
-                           monkeypatch):
-    """Patch rows shorter than output rows are copied tap by tap (`_im2col_taps`); with the
-    padded copy and without it (then positions that no tap reaches must stay zero)."""
-    if not pad_once:
-        monkeypatch.setattr(conv_module, "_PAD_BYTES", 0)
+def test_tap_major_patches(c_in, groups, kernel, stride, dilation, padding, rng):
+    """Patch rows shorter than output rows are copied tap by tap (`_im2col_taps`)."""
     x = rng.standard_normal((2, 13, 90, c_in))
     w = rng.standard_normal((*kernel, c_in // groups, 4))
     b = rng.standard_normal(4)

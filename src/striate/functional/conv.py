@@ -24,19 +24,22 @@ slice x[:, u*dH::sH, v*dW::sW] is what that tap of the kernel sees at every outp
   forward of the transposed convolution, whose backward is the convolution forward and its
   weight gradient.
 
-A small input (`_PAD_BYTES`) is zero-padded once, so that each piece's patches are one strided
-copy; a larger one is never padded: each box holds only taps that land inside the input, and the
-rest of `cols` stays zero. Stride-1 backward takes the patches of dy only when they are no larger
-than the patches of x and their gradients (not for a first layer that needs no dx, nor for a layer
-whose output is much smaller than its input); the patch gradients for col2im are computed tap by
-tap, so that each tap's slice is added as whole rows. A 1x1 kernel without padding needs no copy
-(its patches are the input itself); depthwise convolution (groups == C_in) multiplies and adds the
-shifted slices directly, as patches would be K times larger than the work they save; those passes
-split the batch over the shared thread pool (`striate._parallel`). The im2col path runs in the
-calling thread with BLAS on every core (Python threads on top of BLAS measured slower), except
-for a convolution with few filters per group (`_FEW_FILTERS`), whose products are too narrow to
-share: the batch is split over the pool, each thread copying and multiplying on one BLAS thread.
-Patch buffers come from per-thread scratch memory that outlives the call (`_Buffers`).
+Each piece of a padded convolution is zero-padded into scratch memory first, so that its patches
+are one strided copy (`_im2col` also takes a padded geometry directly, box by box: each box holds
+only taps that land inside the input, and the rest of `cols` stays zero; the Toeplitz matrix and
+locally connected layers use that). Stride-1 backward takes the patches of dy only when they are
+no larger than the patches of x and their gradients (not for a first layer that needs no dx, nor
+for a layer whose output is much smaller than its input); the patch gradients for col2im are
+computed tap by tap, so that each tap's slice is added as whole rows. A 1x1 kernel without
+padding needs no copy (its patches are the input itself); depthwise convolution (groups == C_in)
+multiplies and adds the shifted slices directly, as patches would be K times larger than the work
+they save; those passes split the batch over the shared thread pool (`striate._parallel`).
+
+Both cores work in one of two ways (`_over_batch`): the batch split over the pool, each thread
+copying and multiplying on one BLAS thread, for a convolution with few filters per group
+(`_FEW_FILTERS`, products too narrow to share) or large patch copies (`_SHARED_COPY_BYTES`);
+otherwise the calling thread alone, with BLAS on every core. Patch buffers and padded pieces
+come from per-thread scratch memory that outlives the call (`_Buffers`).
 
 Output sizes and padding come from `arith` (DESIGN.md): O = floor((I + P_start + P_end
 - d*(K - 1) - 1) / S) + 1.
@@ -78,10 +81,6 @@ _LAYOUTS = {1: ("(N, L, C_in)", "(kL, C_in/groups, C_out)"),
 # forward+backward, each of two threads working on its own pieces, against 0.5, 1, 4 and 8 MiB
 # (1 MiB L2 per core, 32 MiB L3 shared): 2 MiB fastest, 0.5 MiB 25% slower.
 _PIECE_BYTES = 2 << 20
-# Inputs whose zero-padded copy fits this are padded once: each piece's patches are then one
-# strided copy instead of one per box of edge outputs (81 boxes for a 5x5 kernel padded by 4),
-# the per-box overhead that dominated LeNet-sized convolutions.
-_PAD_BYTES = 8 << 20
 # Convolutions with at most this many filters per group, or whose patch copies in all reach
 # _SHARED_COPY_BYTES, split the batch over the thread pool (`_over_batch`). Measured on 3x3
 # convolutions: 64 -> 64 at 56x56, batch 32, 26% faster forward and 15% forward+backward that
@@ -236,8 +235,9 @@ def _im2col(x: np.ndarray, g: _Geometry, cols: np.ndarray) -> None:
 
     One copy per box of outputs that see the same taps, from a strided view of x holding those
     outputs' patches (no copy per tap: fewer, longer copies, with the kW*C_in values of a patch
-    row contiguous at dilation 1). Positions no tap reaches (padding) are left as they are: zero
-    in a buffer zeroed for this geometry (`_Buffers`) and only ever refilled by this function.
+    row contiguous at dilation 1). Positions no tap reaches (padding) are left as they are: the
+    caller passes zeros there (the Toeplitz matrix, locally connected layers); convolutions pad
+    their pieces first (`_Buffers.padded`), so that every position is written.
     """
     n, stride, dilation = x.shape[0], g.stride, g.dilation
     axes = range(1, x.ndim - 2)  # the spatial axes of x
@@ -281,23 +281,10 @@ def _group_weights(w: np.ndarray, groups: int) -> np.ndarray:
     return w.reshape(-1, groups, w.shape[-1] // groups).transpose(1, 0, 2)
 
 
-def _padded(x: np.ndarray, g: _Geometry) -> tuple[np.ndarray, _Geometry]:
-    """x (n, *in, G, C_in/G) zero-padded and g without padding, when that copy is small
-    (`_PAD_BYTES`); else x and g as they are."""
-    pads = g.pads
-    size = tuple(i + p0 + p1 for i, (p0, p1) in zip(g.in_size, pads, strict=True))
-    if not any(p for pair in pads for p in pair) or \
-            x.dtype.itemsize * x.shape[0] * math.prod(size) * math.prod(x.shape[-2:]) > _PAD_BYTES:
-        return x, g
-    xp = np.zeros((x.shape[0], *size, *x.shape[-2:]), dtype=x.dtype)
-    xp[(slice(None), *(slice(p0, p0 + i) for i, (p0, _) in zip(g.in_size, pads, strict=True)))] = x
-    return xp, g._replace(in_size=size, pads=((0, 0),) * len(size))
-
-
 def _im2col_taps(x: np.ndarray, g: _Geometry, cols: np.ndarray) -> None:
     """Copy the patches of x (n, *in, G, C_in/G) tap-major into cols (G, *k, C_in/G, n, *out):
-    one copy per tap and channel of the slice that tap reads, W_out values in a row. Positions no
-    tap reaches (padding) are left as they are, zero as in `_im2col`."""
+    one copy per tap and channel of the slice that tap reads, W_out values in a row (g without
+    padding: pad first, `_Buffers.padded`)."""
     xt = x.transpose(x.ndim - 2, x.ndim - 1, *range(x.ndim - 2))  # (G, C_in/G, n, *in)
     every = (slice(None),)
     for tap in _taps(g)[0]:
@@ -317,13 +304,15 @@ def _patch_matrix(x: np.ndarray, g: _Geometry, groups: int, buffer) -> np.ndarra
     n, m = x.shape[0], x.shape[0] * math.prod(g.out_size)
     if g.pointwise:
         patches = x[(slice(None), *(slice(None, None, s) for s in g.stride))]
-    elif _tap_major(g, x.shape[-1]):
+        return patches.reshape(m, groups, -1).transpose(1, 0, 2)
+    if any(p for pair in g.pads for p in pair):
+        x, g = buffer.padded(x, g)
+    if _tap_major(g, x.shape[-1]):
         patches = buffer(g, n)
         _im2col_taps(x, g, patches)
         return patches.reshape(groups, -1, m).transpose(0, 2, 1)
-    else:
-        patches = buffer(g, n)
-        _im2col(x, g, patches)
+    patches = buffer(g, n)
+    _im2col(x, g, patches)
     return patches.reshape(m, groups, -1).transpose(1, 0, 2)
 
 
@@ -331,16 +320,18 @@ _scratch = threading.local()  # each thread's scratch memory, kept from call to 
 
 
 class _Buffers:
-    """The patch buffers of one call's pieces, one per geometry and piece size, laid out for
-    `_im2col` or `_im2col_taps`, and other scratch arrays: all carved out of the calling
-    thread's scratch memory, which outlives the call. Fresh memory on every call measured
-    slower than the copies into it (a page fault per 4 KiB: ~3 us each on the development
-    machine). Arrays from here must not outlive the call; one call per thread at a time."""
+    """The patch buffers of one call's pieces, one per (unpadded) geometry and piece size, laid
+    out for `_im2col` or `_im2col_taps`, padded inputs and other scratch arrays: all carved out
+    of the calling thread's scratch memory, which outlives the call. Fresh memory on every call
+    measured slower than the copies into it (a page fault per 4 KiB: ~3 us each on the
+    development machine). Arrays from here must not outlive the call; one call per thread at a
+    time."""
 
     def __init__(self, x_shape: tuple[int, ...], groups: int, dtype):
         self.groups, self.c_in_g = groups, x_shape[-1] // groups
         self.dtype = np.dtype(dtype)
-        self.cache: dict[tuple[_Geometry, int], np.ndarray] = {}
+        self.cache: dict[tuple[_Geometry, int], np.ndarray] = {}  # patches
+        self.inputs: dict[tuple[_Geometry, int], np.ndarray] = {}  # zero-padded inputs
         self.used = 0  # bytes of the scratch memory taken so far
 
     def __call__(self, g: _Geometry, n: int) -> np.ndarray:
@@ -349,9 +340,23 @@ class _Buffers:
             shape = ((self.groups, *g.kernel, self.c_in_g, n, *g.out_size)
                      if _tap_major(g, self.c_in_g)
                      else (n, *g.out_size, self.groups, *g.kernel, self.c_in_g))
-            # im2col leaves the positions no tap reaches alone: they must start at zero
-            buf = self.cache[g, n] = self.take(shape, zero=not _taps(g)[1])
+            assert _taps(g)[1], g  # unpadded: the copy writes every position of the patches
+            buf = self.cache[g, n] = self.take(shape)
         return buf
+
+    def padded(self, x: np.ndarray, g: _Geometry) -> tuple[np.ndarray, _Geometry]:
+        """x (n, *in, G, C_in/G) zero-padded as g says, and g without padding: the patches of
+        the padded piece are then one strided copy, where those of x would take one copy per
+        box of edge outputs (81 boxes for a 5x5 kernel padded by 4). Measured 10% faster on
+        (32, 56, 56, 64) 3x3, and much faster on LeNet-sized inputs."""
+        size = tuple(i + p0 + p1 for i, (p0, p1) in zip(g.in_size, g.pads, strict=True))
+        xp = self.inputs.get((g, x.shape[0]))
+        if xp is None:  # zeroed once: the copies below never write the border
+            xp = self.inputs[g, x.shape[0]] = self.take((x.shape[0], *size, *x.shape[-2:]),
+                                                        zero=True)
+        inner = zip(g.in_size, g.pads, strict=True)
+        xp[(slice(None), *(slice(p0, p0 + i) for i, (p0, _) in inner))] = x
+        return xp, g._replace(in_size=size, pads=((0, 0),) * len(size))
 
     def take(self, shape: tuple[int, ...], zero: bool = False) -> np.ndarray:
         """A scratch array (zeroed if asked) that no other array of this call overlaps."""
@@ -380,7 +385,7 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, groups: int) -> np
     if _is_depthwise(x.shape, groups):
         _depthwise_forward(x, w, g, y)
         return y
-    xg, g = _padded(_split_groups(x, groups), g)
+    xg = _split_groups(x, groups)
     wg = _group_weights(w, groups)
     item = x.dtype.itemsize * math.prod(g.kernel) * x.shape[-1]
 
@@ -434,7 +439,7 @@ def _stride1_backward(dy, x, w, ga: _Geometry, groups: int, x_shape, w_shape, ne
     n, c_in, c_out = x_shape[0], x_shape[-1], w_shape[-1]
     c_in_g, dtype = c_in // groups, dy.dtype
     k_cout = math.prod(ga.kernel) * c_out // groups
-    dyg, ga = _padded(_split_groups(dy, groups), ga)
+    dyg = _split_groups(dy, groups)
     # (G, K*C_out/G, C_in/G)
     w_adj = _group_weights(_adjoint_kernel(w, groups), groups) if need_dx else None
     dx = np.empty(x_shape, dtype=dtype) if need_dx else None
@@ -505,8 +510,6 @@ def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_d
         return _stride1_backward(dy, x, w, adjoint, groups, x_shape, w_shape, need_dx, need_dw)
     dx = np.zeros(x_shape, dtype=dtype) if need_dx else None
     xg = _split_groups(x, groups) if need_dw else None
-    if not need_dx:  # col2im needs the unpadded layout; the patches of x alone do not
-        xg, g = _padded(xg, g)
     dxg = _split_groups(dx, groups) if need_dx else None
     c_in_g, n_k, taps = c_in // groups, len(g.kernel), math.prod(g.kernel)
     # (G, C_out/G, K*C_in/G), contiguous: BLAS is slower on a transposed right-hand side here
