@@ -248,6 +248,24 @@ def test_parallel_batch_split_matches_torch(op, monkeypatch, rng):
     compare_with_torch(ours, lambda x: channels_last(theirs(channels_first(x))), [x], rng)
 
 
+@pytest.mark.parametrize("block_bytes", [1, 2 * 9 * 8 * 3 * 8])
+@pytest.mark.parametrize("n,spatial,size,stride,padding", CONFIGS[::5], ids=CONFIG_IDS[::5])
+def test_max_pool_in_blocks_of_samples_matches_torch(n, spatial, size, stride, padding,
+                                                     block_bytes, monkeypatch, rng):
+    """Max pooling takes blocks of samples through all its steps (`pool._BLOCK_BYTES`): here
+    blocks of 2 or 3 samples (the last one shorter), with 2 threads splitting each block."""
+    monkeypatch.setattr(pool, "THREADS", 2)
+    monkeypatch.setattr(pool, "_BLOCK_BYTES", block_bytes)
+    x = rng.standard_normal((5, *spatial, 3))
+    k, s, pads = _resolved(n, spatial, size, stride, padding)
+    compare_with_torch(
+        lambda x: OURS["max"][n](x, size, stride, padding),
+        lambda x: channels_last(TORCH["max"][n](
+            tF.pad(channels_first(x), torch_pads(pads), value=-math.inf), k, s)),
+        [x], rng,
+    )
+
+
 # ===== L_p pooling =============================================================================
 LP_CONFIGS = window_configs(step=4)
 

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._parallel import over_batch
+from .._parallel import THREADS, over_batch
 from ..arith import conv_geometry, ntuple, resolve_padding
 from ..tensor import Op, Tensor, as_tensor
 
@@ -60,6 +60,10 @@ _AXES = {1: "L", 2: "HW", 3: "DHW"}
 _LAYOUTS = {1: "(N, L, C)", 2: "(N, H, W, C)", 3: "(N, D, H, W, C)"}
 
 Pads = tuple[tuple[int, int], ...]
+
+# Input bytes per block of samples that max pooling takes through all its steps before the next
+# block (`MaxPool`): the intermediate results then stay in the (32 MiB, shared) L3 cache.
+_BLOCK_BYTES = 8 << 20
 
 
 # ===== validation ==============================================================================
@@ -193,11 +197,11 @@ def _window_sum(x: np.ndarray, windows: _Windows, spans: list[_Span], weights=No
 
 
 def _scatter(shape, dtype, windows: _Windows, spans: list[_Span],
-             parts: Callable[[slice], Iterable[np.ndarray]]) -> np.ndarray:
+             parts: Callable[[slice], Iterable[np.ndarray]], out=None) -> np.ndarray:
     """Adjoint of reading the windows: the gradient (shape) of an input whose spans received
     parts(rows), one array per span shaped like y[rows][span.out], added back where each span
-    read from."""
-    dx = np.empty(shape, dtype=dtype)
+    read from; written into `out` when given."""
+    dx = np.empty(shape, dtype=dtype) if out is None else out
     # When windows are at least as wide as the stride, the tile offsets (u < s on every axis)
     # reach each input position before O*s - p0 exactly once, and before any other offset does
     # (window order): their parts are copied in, and only the positions from O*s - p0 on need
@@ -259,13 +263,15 @@ def _axis_windows(windows: _Windows, spatial: Sequence[int]) -> list[_Windows]:
     return stages
 
 
-def _max_stage(x: np.ndarray, windows: _Windows, track: bool):
-    """Max pooling of x over `windows`: y, the window-order index of each window's first
-    maximum (None unless track), and the spans (for backward)."""
+def _max_stage(x: np.ndarray, windows: _Windows, y=None, argmax=None):
+    """Max pooling of x over `windows`: y (written into the given array, if any), and into
+    `argmax`, when given (`_argmax_dtype`), the window-order index of each window's first
+    maximum."""
     spans = _spans(windows, x.shape[1:-1])
-    y = np.empty((x.shape[0], *windows.out, x.shape[-1]), dtype=x.dtype)
-    dtype = np.min_scalar_type(math.prod(windows.size) - 1)
-    argmax = np.empty(y.shape, dtype=dtype) if track else None
+    if y is None:
+        y = np.empty((x.shape[0], *windows.out, x.shape[-1]), dtype=x.dtype)
+    track = argmax is not None
+    dtype = _argmax_dtype(windows)
     first = spans[0].full
     start = None if first else _first_reaching(windows, dtype)
 
@@ -295,11 +301,18 @@ def _max_stage(x: np.ndarray, windows: _Windows, track: bool):
             np.maximum(target, view, out=target)
 
     over_batch(run, x.shape[0], y.size * len(spans))
-    return y, argmax, spans
+    return y
 
 
-def _route_stage(dy: np.ndarray, argmax: np.ndarray, shape, windows: _Windows, spans):
-    """The gradient of a `_max_stage` input (shape): dy routed to each window's maximum."""
+def _argmax_dtype(windows: _Windows) -> np.dtype:
+    """The smallest integer type that holds a window-order index."""
+    return np.min_scalar_type(math.prod(windows.size) - 1)
+
+
+def _route_stage(dy: np.ndarray, argmax: np.ndarray, shape, windows: _Windows, out=None):
+    """The gradient of a `_max_stage` input (shape): dy routed to each window's maximum;
+    written into `out` when given."""
+    spans = _spans(windows, shape[1:-1])
 
     def parts(rows):
         dyr, arg = dy[rows], argmax[rows]
@@ -311,7 +324,7 @@ def _route_stage(dy: np.ndarray, argmax: np.ndarray, shape, windows: _Windows, s
             for span in spans
         )
 
-    return _scatter(shape, dy.dtype, windows, spans, parts)
+    return _scatter(shape, dy.dtype, windows, spans, parts, out)
 
 
 class MaxPool(Op):
@@ -319,22 +332,49 @@ class MaxPool(Op):
 
     Computed one axis at a time (`_axis_windows`); backward routes dy back through the axes in
     reverse, each step keeping the index of its winners (all backward needs, with the shapes).
+    Both run block by block of samples (`_BLOCK_BYTES`), every step on one block before the
+    next block, so that the intermediate results stay in cache: on (16, 112, 112, 64) 3x3/2
+    that measured 1.8x faster than each step over the whole batch.
     """
 
     def forward(self, x, windows):
         track = self.needs_grad[0]
-        self.stages = []
+        self.stages, shape = [], x.shape  # (input shape, one-axis windows) per step
         for stage in _axis_windows(windows, x.shape[1:-1]):
-            shape = x.shape
-            x, argmax, spans = _max_stage(x, stage, track)
-            self.stages.append((shape, stage, argmax, spans))
-        # A window of one element on every axis (size 1, stride 1) leaves x as it is.
-        return x.copy() if not self.stages else x
+            self.stages.append((shape, stage))
+            shape = (shape[0], *stage.out, shape[-1])
+        if not self.stages:  # a window of one element on every axis leaves x as it is
+            return x.copy()
+        y = np.empty(shape, dtype=x.dtype)
+        self.argmax = [np.empty((s[0], *w.out, s[-1]), _argmax_dtype(w)) if track else None
+                       for s, w in self.stages]
+        for block in _sample_blocks(x):
+            z = x[block]
+            for k, (_, stage) in enumerate(self.stages):
+                last = k == len(self.stages) - 1
+                arg = None if self.argmax[k] is None else self.argmax[k][block]
+                z = _max_stage(z, stage, y[block] if last else None, arg)
+        return y
 
     def backward(self, dy):
-        for shape, stage, argmax, spans in reversed(self.stages):
-            dy = _route_stage(dy, argmax, shape, stage, spans)
-        return (dy if self.stages else dy.copy(),)
+        if not self.stages:
+            return (dy.copy(),)
+        dx = np.empty(self.stages[0][0], dtype=dy.dtype)
+        for block in _sample_blocks(dx):
+            g = dy[block]
+            for k in reversed(range(len(self.stages))):
+                shape, stage = self.stages[k]
+                shape = (g.shape[0], *shape[1:])
+                g = _route_stage(g, self.argmax[k][block], shape, stage,
+                                 dx[block] if k == 0 else None)
+        return (dx,)
+
+
+def _sample_blocks(x: np.ndarray) -> list[slice]:
+    """The batch of x cut into blocks of about `_BLOCK_BYTES` (at least one sample per thread,
+    so that each step can still split a block over the threads)."""
+    step = max(THREADS, _BLOCK_BYTES // max(x[:1].nbytes, 1))
+    return [slice(i, min(i + step, x.shape[0])) for i in range(0, x.shape[0], step)]
 
 
 def _max_pool(op: str, n: int, x, size, stride, padding) -> Tensor:
