@@ -142,7 +142,11 @@ def test_same_max_pool_padding_never_wins():
 @pytest.mark.parametrize("n,spatial,size,stride,padding", CONFIGS, ids=CONFIG_IDS)
 def test_max_pool_matches_torch(n, spatial, size, stride, padding, dtype, rng):
     x = rng.standard_normal((2, *spatial, 3)).astype(dtype)
-    k, s, pads = _resolved(n, spatial, size, stride, padding)
+    _compare_max_pool(n, x, size, stride, padding, rng)
+
+
+def _compare_max_pool(n, x, size, stride, padding, rng):
+    k, s, pads = _resolved(n, x.shape[1:-1], size, stride, padding)
     compare_with_torch(
         lambda x: OURS["max"][n](x, size, stride, padding),
         # Padding of any size or shape, as -inf: torch's own padding stops at size/2.
@@ -256,14 +260,7 @@ def test_max_pool_in_blocks_of_samples_matches_torch(n, spatial, size, stride, p
     blocks of 2 or 3 samples (the last one shorter), with 2 threads splitting each block."""
     monkeypatch.setattr(pool, "THREADS", 2)
     monkeypatch.setattr(pool, "_BLOCK_BYTES", block_bytes)
-    x = rng.standard_normal((5, *spatial, 3))
-    k, s, pads = _resolved(n, spatial, size, stride, padding)
-    compare_with_torch(
-        lambda x: OURS["max"][n](x, size, stride, padding),
-        lambda x: channels_last(TORCH["max"][n](
-            tF.pad(channels_first(x), torch_pads(pads), value=-math.inf), k, s)),
-        [x], rng,
-    )
+    _compare_max_pool(n, rng.standard_normal((5, *spatial, 3)), size, stride, padding, rng)
 
 
 # ===== L_p pooling =============================================================================
