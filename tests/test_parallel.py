@@ -62,3 +62,10 @@ def test_pool_threads_keep_the_callers_numpy_error_state(monkeypatch):
     with np.errstate(over="ignore"), warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.isinf(_parallel.run_all(overflow, [0, 1])[1])
+
+
+def test_blocks_cover_the_rows_in_order():
+    assert _parallel.blocks(slice(3, 10), 100, 250) == [slice(3, 5), slice(5, 7), slice(7, 9),
+                                                       slice(9, 10)]
+    assert _parallel.blocks(slice(0, 5), 100, 50, least=2) == [slice(0, 2), slice(2, 4),
+                                                              slice(4, 5)]

@@ -58,6 +58,13 @@ def run_all(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     return [first, *(f.result() for f in futures)]
 
 
+def blocks(rows: slice, sample_bytes: int, budget: int, least: int = 1) -> list[slice]:
+    """rows cut into consecutive blocks of samples of about `budget` bytes (at least `least`
+    samples each), for passes that should stay in cache from one to the next."""
+    step = max(least, budget // max(sample_bytes, 1))
+    return [slice(i, min(i + step, rows.stop)) for i in range(rows.start, rows.stop, step)]
+
+
 def batch_slices(n: int, parts: int) -> list[slice]:
     """[0, n) cut into `parts` (at most n) slices of nearly equal length."""
     parts = max(1, min(n, parts))

@@ -258,7 +258,7 @@ def test_max_pool_in_blocks_of_samples_matches_torch(n, spatial, size, stride, p
                                                      block_bytes, monkeypatch, rng):
     """Max pooling takes blocks of samples through all its steps (`pool._BLOCK_BYTES`): here
     blocks of 2 or 3 samples (the last one shorter), with 2 threads splitting each block."""
-    monkeypatch.setattr(pool, "THREADS", 2)
+    monkeypatch.setattr(_parallel, "THREADS", 2)
     monkeypatch.setattr(pool, "_BLOCK_BYTES", block_bytes)
     _compare_max_pool(n, rng.standard_normal((5, *spatial, 3)), size, stride, padding, rng)
 

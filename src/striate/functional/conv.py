@@ -525,7 +525,7 @@ def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_d
         dw = np.zeros((groups, k_cin, c_out // groups), dtype=dtype) if need_dw else None
         scratch = np.empty_like(dw) if need_dw else None
         buffers = _Buffers(x_shape, groups, dtype)
-        grads = {}  # a second buffer per geometry for dcols: the patch buffer keeps its zeros
+        grads = {}  # the patch gradients' buffer per geometry, apart from the patches
         for p in _pieces(g, rows, item):
             pg = p.geometry
             m = (p.batch.stop - p.batch.start) * math.prod(pg.out_size)
@@ -573,13 +573,6 @@ def _full_tap_first(g: _Geometry) -> tuple[list[_Tap], bool]:
     return taps, bool(full)
 
 
-def _blocks(rows: slice, sample_bytes: int) -> list[slice]:
-    """rows cut into blocks of samples that fit `_BLOCK_BYTES` (at least one sample each): the
-    tap-by-tap passes of depthwise convolution then run in cache."""
-    step = max(1, _BLOCK_BYTES // max(sample_bytes, 1))
-    return [slice(i, min(i + step, rows.stop)) for i in range(rows.start, rows.stop, step)]
-
-
 def _depthwise_forward(x, w, g: _Geometry, y) -> None:
     """y[..., c*m + j] = sum over taps of x[tap slice][..., c] * w[tap, 0, c*m + j]: a
     multiply-add of shifted slices per tap (m = C_out / C_in filters per channel), the batch
@@ -592,7 +585,7 @@ def _depthwise_forward(x, w, g: _Geometry, y) -> None:
 
     def run(rows):
         product = None
-        for block in _blocks(rows, y[0].nbytes):
+        for block in _parallel.blocks(rows, y[0].nbytes, _BLOCK_BYTES):
             yr, xr = ym[block], x[block][..., None]
             if product is None or product.shape[0] != yr.shape[0]:
                 product = np.empty_like(yr)
@@ -622,7 +615,7 @@ def _depthwise_backward(dy, x, w, g: _Geometry, c_in: int, dx, need_dw):
     def run(rows):
         dw = np.zeros((*g.kernel, c_in, m), dtype=dy.dtype) if need_dw else None
         product = None
-        for block in _blocks(rows, dy[0].nbytes):
+        for block in _parallel.blocks(rows, dy[0].nbytes, _BLOCK_BYTES):
             d_rows = dym[block]
             if dx is not None and (product is None or product.shape[0] != d_rows.shape[0]):
                 product = np.empty(d_rows.shape[:-1], dtype=dy.dtype)

@@ -28,7 +28,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._parallel import THREADS, over_batch
+from .. import _parallel
+from .._parallel import over_batch
 from ..arith import conv_geometry, ntuple, resolve_padding
 from ..tensor import Op, Tensor, as_tensor
 
@@ -263,11 +264,10 @@ def _axis_windows(windows: _Windows, spatial: Sequence[int]) -> list[_Windows]:
     return stages
 
 
-def _max_stage(x: np.ndarray, windows: _Windows, y=None, argmax=None):
-    """Max pooling of x over `windows`: y (written into the given array, if any), and into
-    `argmax`, when given (`_argmax_dtype`), the window-order index of each window's first
-    maximum."""
-    spans = _spans(windows, x.shape[1:-1])
+def _max_stage(x: np.ndarray, windows: _Windows, spans: list[_Span], y=None, argmax=None):
+    """Max pooling of x over `windows` (whose `_spans` are given): y (written into the given
+    array, if any), and into `argmax`, when given (`_argmax_dtype`), the window-order index of
+    each window's first maximum."""
     if y is None:
         y = np.empty((x.shape[0], *windows.out, x.shape[-1]), dtype=x.dtype)
     track = argmax is not None
@@ -309,10 +309,10 @@ def _argmax_dtype(windows: _Windows) -> np.dtype:
     return np.min_scalar_type(math.prod(windows.size) - 1)
 
 
-def _route_stage(dy: np.ndarray, argmax: np.ndarray, shape, windows: _Windows, out=None):
+def _route_stage(dy: np.ndarray, argmax: np.ndarray, shape, windows: _Windows, spans,
+                 out=None):
     """The gradient of a `_max_stage` input (shape): dy routed to each window's maximum;
     written into `out` when given."""
-    spans = _spans(windows, shape[1:-1])
 
     def parts(rows):
         dyr, arg = dy[rows], argmax[rows]
@@ -339,21 +339,21 @@ class MaxPool(Op):
 
     def forward(self, x, windows):
         track = self.needs_grad[0]
-        self.stages, shape = [], x.shape  # (input shape, one-axis windows) per step
+        self.stages, shape = [], x.shape  # (input shape, one-axis windows, spans) per step
         for stage in _axis_windows(windows, x.shape[1:-1]):
-            self.stages.append((shape, stage))
+            self.stages.append((shape, stage, _spans(stage, shape[1:-1])))
             shape = (shape[0], *stage.out, shape[-1])
         if not self.stages:  # a window of one element on every axis leaves x as it is
             return x.copy()
         y = np.empty(shape, dtype=x.dtype)
         self.argmax = [np.empty((s[0], *w.out, s[-1]), _argmax_dtype(w)) if track else None
-                       for s, w in self.stages]
+                       for s, w, _ in self.stages]
         for block in _sample_blocks(x):
             z = x[block]
-            for k, (_, stage) in enumerate(self.stages):
+            for k, (_, stage, spans) in enumerate(self.stages):
                 last = k == len(self.stages) - 1
                 arg = None if self.argmax[k] is None else self.argmax[k][block]
-                z = _max_stage(z, stage, y[block] if last else None, arg)
+                z = _max_stage(z, stage, spans, y[block] if last else None, arg)
         return y
 
     def backward(self, dy):
@@ -363,9 +363,9 @@ class MaxPool(Op):
         for block in _sample_blocks(dx):
             g = dy[block]
             for k in reversed(range(len(self.stages))):
-                shape, stage = self.stages[k]
+                shape, stage, spans = self.stages[k]
                 shape = (g.shape[0], *shape[1:])
-                g = _route_stage(g, self.argmax[k][block], shape, stage,
+                g = _route_stage(g, self.argmax[k][block], shape, stage, spans,
                                  dx[block] if k == 0 else None)
         return (dx,)
 
@@ -373,8 +373,8 @@ class MaxPool(Op):
 def _sample_blocks(x: np.ndarray) -> list[slice]:
     """The batch of x cut into blocks of about `_BLOCK_BYTES` (at least one sample per thread,
     so that each step can still split a block over the threads)."""
-    step = max(THREADS, _BLOCK_BYTES // max(x[:1].nbytes, 1))
-    return [slice(i, min(i + step, x.shape[0])) for i in range(0, x.shape[0], step)]
+    return _parallel.blocks(slice(0, x.shape[0]), x[:1].nbytes, _BLOCK_BYTES,
+                            least=_parallel.THREADS)
 
 
 def _max_pool(op: str, n: int, x, size, stride, padding) -> Tensor:
