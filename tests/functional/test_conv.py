@@ -137,9 +137,27 @@ CONV_CONFIGS = _configs(100, seed=2026)
 TRANSPOSE_CONFIGS = _configs(50, seed=7, transpose=True)
 
 
+@pytest.fixture(params=["patches", "banded"])
+def path(request, monkeypatch):
+    """Run the test twice: with patches only, and with banded kernels for every convolution
+    that can take them (groups 1, 2-D or 3-D, at most `_FEW_FILTERS` filters)."""
+    if request.param == "patches":
+        monkeypatch.setattr(conv_module, "_BAND_ROW", 0)
+    else:
+        monkeypatch.setattr(conv_module, "_BAND_ROW", 1 << 30)
+        monkeypatch.setattr(conv_module, "_BAND_WASTE", 1 << 30)
+    return request.param
+
+
+@pytest.fixture
+def patches_only(monkeypatch):
+    """For tests of the patch machinery: no banded kernels."""
+    monkeypatch.setattr(conv_module, "_BAND_ROW", 0)
+
+
 # ===== against PyTorch =========================================================================
 @pytest.mark.parametrize("c", CONV_CONFIGS, ids=_id)
-def test_conv_matches_torch(c, rng):
+def test_conv_matches_torch(c, path, rng):
     n, dtype = c["n"], c["dtype"]
     x = _input(rng, (c["batch"], *c["size"], c["c_in"]), dtype, c["strided_input"])
     w = rng.standard_normal((*c["kernel"], c["c_in"] // c["groups"], c["c_out"])).astype(dtype)
@@ -154,7 +172,7 @@ def test_conv_matches_torch(c, rng):
 
 
 @pytest.mark.parametrize("c", TRANSPOSE_CONFIGS, ids=_id)
-def test_conv_transpose_matches_torch(c, rng):
+def test_conv_transpose_matches_torch(c, path, rng):
     n, dtype = c["n"], c["dtype"]
     _, pads = transpose_geometry(c["size"], c["kernel"], c["stride"], c["padding"],
                                  c["dilation"], c["output_padding"])
@@ -211,7 +229,7 @@ def test_transpose_inverts_the_shape_of_a_strided_conv(rng):
     (2, dict(stride=1, padding=((0, 1), (2, 1)), dilation=(1, 2), groups=4)),
     (3, dict(stride=(1, 2, 1), padding=1)),
 ])
-def test_conv_gradients(n, args, rng):
+def test_conv_gradients(n, args, path, rng):
     kernel = {1: (3,), 2: (3, 2), 3: (2, 2, 2)}[n]
     g = args.get("groups", 1)
     x = rng.standard_normal((2, *([5] * n), 4))
@@ -225,7 +243,7 @@ def test_conv_gradients(n, args, rng):
     (2, dict(stride=2, padding="same", groups=2)),
     (2, dict(stride=(1, 2), padding=((1, 0), (0, 2)), dilation=2)),
 ])
-def test_conv_transpose_gradients(n, args, rng):
+def test_conv_transpose_gradients(n, args, path, rng):
     g = args.get("groups", 1)
     x = rng.standard_normal((2, *([4] * n), 4))
     w = rng.standard_normal((*([3] * n), 6 // g, 4))
@@ -466,7 +484,7 @@ def test_depthwise_split_over_threads_and_blocks(multiplier, rng, monkeypatch):
         lambda x, w: torch_conv(2, x, w, None, (1, 2), pads, 1, 4), [x, w], rng)
 
 
-def test_large_sample_is_cut_into_row_bands(rng, monkeypatch):
+def test_large_sample_is_cut_into_row_bands(rng, monkeypatch, patches_only):
     """A sample whose patches exceed the piece budget is processed in bands of rows."""
     from striate.functional import conv
     monkeypatch.setattr(conv, "_PIECE_BYTES", 4096)
@@ -498,7 +516,8 @@ def test_tap_major_patches(c_in, groups, kernel, stride, dilation, padding, rng)
 
 @pytest.mark.parametrize("piece_bytes", [1 << 22, 2048])
 @pytest.mark.parametrize("stride, padding", [((1, 1), "valid"), ((2, 1), ((1, 2), (0, 1)))])
-def test_few_filters_split_over_threads(piece_bytes, stride, padding, rng, monkeypatch):
+def test_few_filters_split_over_threads(piece_bytes, stride, padding, rng, monkeypatch,
+                                       patches_only):
     """A convolution with few filters spreads the batch over the threads (here 3 uneven
     shares, each with its own patch buffers and share of dw); the result does not change."""
     from striate import _parallel
@@ -510,6 +529,61 @@ def test_few_filters_split_over_threads(piece_bytes, stride, padding, rng, monke
     _, pads = conv_geometry((12, 9), (5, 3), stride, padding, (1, 1))
     compare_with_torch(lambda x, w: F.conv2d(x, w, stride=stride, padding=padding),
                        lambda x, w: torch_conv(2, x, w, None, stride, pads, 1, 1), [x, w], rng)
+
+
+@pytest.mark.parametrize("kernel, stride, dilation, padding", [
+    ((5, 5), (1, 1), (1, 1), 2),  # LeNet's C1
+    ((3, 2), (2, 3), (1, 2), ((1, 2), (2, 0))),
+    ((2, 3), (1, 2), (2, 1), "full"),
+])
+def test_band_kernel_rows_are_toeplitz_matrices(kernel, stride, dilation, padding, rng):
+    """Each kernel row's band is the 1-D convolution's Toeplitz matrix along the last axis, and
+    `_band_weights` is its adjoint: <band(w), t> == <w, band_weights(t)>."""
+    w = rng.standard_normal((*kernel, 3, 4))
+    g = conv_module._geometry("t", 2, (7, 9), kernel, stride, padding, dilation)
+    band = conv_module._band_kernel(w, g)  # (kH, W_in*C_in, W_out*C_out)
+    for r in range(kernel[0]):
+        row = F.toeplitz(w[r], (9, 3), stride[1], (g.pads[1],), dilation[1])
+        np.testing.assert_array_equal(band[r], row.T)
+    t = rng.standard_normal(band.shape)
+    np.testing.assert_allclose(np.sum(band * t),
+                               np.sum(w * conv_module._band_weights(t, g, w.shape)))
+
+
+@pytest.mark.parametrize("size, c_in, c_out, kernel, banded", [
+    ((28, 28), 1, 6, (5, 5), True),  # LeNet's C1
+    ((14, 14), 6, 16, (5, 5), True),  # LeNet's C3
+    ((16, 16), 3, 16, (3, 3), True),
+    ((32, 32), 3, 16, (3, 3), False),  # W_in/kW = 10.7 multiply-adds per useful one
+    ((14, 14), 16, 16, (3, 3), False),  # rows of 224 values
+    ((14, 14), 6, 32, (5, 5), False),  # many filters
+    ((8, 8), 6, 6, (3, 3), True),
+])
+def test_banded_choice(size, c_in, c_out, kernel, banded):
+    g = conv_module._geometry("t", 2, size, kernel, 1, "valid", 1)
+    assert conv_module._banded(g, c_in, c_out, 1) == banded
+    assert not conv_module._banded(g, c_in, c_out, 2)  # grouped: patches
+    assert not conv_module._banded(conv_module._lead(g), c_in, c_out, 1)  # 1-D: patches
+
+
+def test_banded_lenet_layers_match_torch(rng):
+    """LeNet's C1 (padded, first layer: no dx) and C3 take banded kernels; float32 stays
+    float32."""
+    x = rng.standard_normal((9, 28, 28, 1))
+    w = rng.standard_normal((5, 5, 1, 6))
+    b = rng.standard_normal(6)
+    compare_with_torch(lambda x, w, b: F.conv2d(x, w, b, padding=2),
+                       lambda x, w, b: torch_conv(2, x, w, b, 1, ((2, 2), (2, 2)), 1, 1),
+                       [x, w, b], rng)
+    x = rng.standard_normal((9, 14, 14, 6))
+    w = rng.standard_normal((5, 5, 6, 16))
+    compare_with_torch(lambda x, w: F.conv2d(x, w),
+                       lambda x, w: torch_conv(2, x, w, None, 1, ((0, 0), (0, 0)), 1, 1),
+                       [x, w], rng)
+    x, w = Tensor(x.astype(np.float32), requires_grad=True), Tensor(w.astype(np.float32),
+                                                                    requires_grad=True)
+    F.conv2d(x, w).sum().backward()
+    assert x.grad.dtype == w.grad.dtype == np.float32
 
 
 # ===== errors ==================================================================================
