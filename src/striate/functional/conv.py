@@ -733,8 +733,19 @@ def _sum(parts: list):
 
 
 def _channel_sum(dy: np.ndarray) -> np.ndarray:
-    """db: dy summed over every axis but the channels."""
-    return dy.reshape(-1, dy.shape[-1]).sum(axis=0)
+    """db: dy summed over every axis but the channels, as a BLAS matrix-vector product (on
+    LeNet's 6 channels ndarray.sum measured 10x slower: it adds 6-value rows one by one)."""
+    rows = dy.reshape(-1, dy.shape[-1])
+    return np.ones(rows.shape[0], dtype=dy.dtype) @ rows
+
+
+def _add_bias(y: np.ndarray, b: np.ndarray) -> None:
+    """y (N, *out, C) += b (C,), over whole rows of the last two axes: the bias repeated along
+    the row (a broadcast over 6-channel rows measured 5x slower). y: a fresh result, contiguous,
+    so that the rows are a view."""
+    assert y.flags.c_contiguous
+    rows = y.reshape(-1, y.shape[-2] * y.shape[-1])
+    rows += np.tile(b, y.shape[-2])
 
 
 # ===== ops =====================================================================================
@@ -751,7 +762,7 @@ class Conv(Op):
         self.w = w if self.needs_grad[0] else None
         y = _conv_forward(x, w, geometry, groups)
         if b is not None:
-            y += b
+            _add_bias(y, b)
         return y
 
     def backward(self, dy):
@@ -776,7 +787,7 @@ class ConvTranspose(Op):
         y_shape = (x.shape[0], *geometry.in_size, c_in)
         y, _ = _conv_backward(x, None, w, geometry, groups, y_shape, w.shape, True, False)
         if b is not None:
-            y += b
+            _add_bias(y, b)
         return y
 
     def backward(self, dy):
