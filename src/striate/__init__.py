@@ -1,12 +1,10 @@
 """striate: convolutional neural networks from first principles on NumPy."""
 
-from . import _malloc, arith, functional, nn, optim
+from . import arith, functional, nn, optim
 from .tensor import Tensor, concatenate, enable_grad, is_grad_enabled, no_grad, stack
 from .train.checkpoint import load, save
 
 F = functional
-
-_malloc.keep_freed_memory()
 
 __version__ = "0.1.0"
 

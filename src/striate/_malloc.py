@@ -8,7 +8,9 @@ each on the development machine, a fifth of the step. With blocks up to 32 MiB (
 mmap threshold glibc's own adaptive rule reaches) taken from the heap, and up to 64 MiB of free
 heap kept, the same step takes one fault.
 
-The setting is process-wide, like the allocator. Where the user set glibc's MALLOC_*_THRESHOLD_
+The setting is process-wide, like the allocator, so it is the application's to make: the
+command line makes it (`striate train` and the rest), importing striate does not; a program of
+one's own can call `keep_freed_memory()` too. Where the user set glibc's MALLOC_*_THRESHOLD_
 variables, theirs stand; on other C libraries nothing changes.
 """
 
@@ -31,8 +33,9 @@ def keep_freed_memory() -> bool:
         return False
     try:
         libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # glibc's own; other C libraries lack these thresholds
-    except (OSError, AttributeError):
+    except OSError:
+        return False
+    if not hasattr(libc, "gnu_get_libc_version"):  # glibc's own; others lack these thresholds
         return False
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
         libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
