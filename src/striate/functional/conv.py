@@ -391,7 +391,7 @@ class _Buffers:
 def _banded(g: _Geometry, c_in: int, c_out: int, groups: int) -> bool:
     """Whether the convolution runs as one over its other axes with banded kernels
     (`_band_kernel`): for a few filters on a narrow image with few channels, where the patches
-    would be many short rows feeding a product only C_out columns wide (LeNet's C1). The band
+    would be many short rows feeding a product only C_out columns wide (LeNet's C1, C3). The band
     trades those copies for multiply-adds, W_in/kW of them per useful one (`_BAND_WASTE`), on
     input rows of W_in*C_in values (`_BAND_ROW`)."""
     return (groups == 1 and len(g.kernel) >= 2 and c_out <= _FEW_FILTERS
