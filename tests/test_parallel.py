@@ -47,8 +47,6 @@ def test_one_blas_thread_limits_blas_inside_and_restores_it_after():
     with _parallel.one_blas_thread():
         assert all(n == 1 for n in blas_threads())
     assert blas_threads() == before
-    with _parallel.one_blas_thread(active=False):
-        assert blas_threads() == before
 
 
 def test_pool_threads_keep_the_callers_numpy_error_state(monkeypatch):

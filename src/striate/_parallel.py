@@ -3,8 +3,8 @@
 NumPy releases the GIL inside its copies, ufunc loops and BLAS calls, so a few Python threads
 working on separate slices of the batch keep every core busy, also during the memory-bound
 copies that BLAS's own threads do not cover. Work submitted from inside the pool runs in the
-calling thread (no nested waiting, hence no deadlock). `one_blas_thread` keeps small products
-off BLAS's own threads.
+calling thread (no nested waiting, hence no deadlock). `one_blas_thread` keeps the products of
+the pool's threads off BLAS's own threads.
 """
 
 from __future__ import annotations
@@ -84,9 +84,10 @@ def _blas() -> ThreadpoolController:
     return ThreadpoolController().select(user_api="blas")
 
 
-def one_blas_thread(active: bool = True) -> contextlib.AbstractContextManager:
-    """A context in which BLAS runs on one thread (when active): products with a few output
-    columns (LeNet's 6 or 16 filters) are too small to share, and two BLAS threads measured
-    slower than one, several times slower while other processes load the cores. Costs ~6 us.
-    The limit is process-wide: enter it only from the thread that does the products."""
-    return _blas().limit(limits=1) if active else contextlib.nullcontext()
+def one_blas_thread() -> contextlib.AbstractContextManager:
+    """A context in which BLAS runs on one thread, for work split over the pool whose threads
+    each multiply their own share (`conv._over_batch`): BLAS's own threads would only contend
+    with them, several times slower while other processes load the cores. Costs ~6 us. The
+    limit is process-wide (the pool's threads run under it too): enter it from one thread at a
+    time."""
+    return _blas().limit(limits=1)

@@ -200,7 +200,7 @@ def _over_batch(fn, n: int, w_shape, groups: int, copy_bytes: int, work: int) ->
 
     Two ways to use both cores. Wide products with little to copy run in the calling thread
     with BLAS on every core. A convolution with few filters per group (`_FEW_FILTERS`), whose
-    products are too narrow to share out over BLAS's threads (LeNet's 6 or 16 filters: two BLAS
+    products are too narrow to share out over BLAS's threads (on 6 or 16 filters two BLAS
     threads measured slower than one), or whose patch copies are large (`_SHARED_COPY_BYTES`:
     BLAS's threads would leave the copies to one core) splits the batch over the thread pool
     instead, each thread copying and multiplying on one BLAS thread. copy_bytes: the patches
