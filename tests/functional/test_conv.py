@@ -586,6 +586,73 @@ def test_banded_lenet_layers_match_torch(rng):
     assert x.grad.dtype == w.grad.dtype == np.float32
 
 
+# ===== taps that read only padding =============================================================
+@pytest.mark.parametrize("size, kernel, stride, padding, dilation, kept", [
+    ((1, 1), (3, 3), 1, 1, 1, ((1, 2), (1, 2))),  # ResNet's last stage on 32x32: the centre
+    ((2, 2), (3, 3), 2, 1, 1, ((1, 3), (1, 3))),  # 2x2 -> 1x1 at stride 2
+    ((1, 5), (3, 3), 1, 1, 1, ((1, 2), (0, 3))),  # one axis cut, the other whole
+    ((2, 2), (3, 3), 1, 2, 2, ((1, 2), (1, 2))),  # dilated: the outer taps jump the map
+    ((3, 3), (3, 3), 1, 2, 2, None),  # dilated: every tap reaches
+    ((1,), (5,), 1, ((3, 1),), 1, ((3, 4),)),  # asymmetric padding
+    ((4, 4), (3, 3), 1, 1, 1, None),  # every tap reads the input
+])
+def test_crop_keeps_the_taps_that_read_the_input(size, kernel, stride, padding, dilation, kept):
+    n = len(size)
+    g = conv_module._geometry("t", n, size, kernel, stride, padding, dilation)
+    crop = conv_module._crop(g)
+    if kept is None or all(k == (0, kk) for k, kk in zip(kept, kernel, strict=True)):
+        assert crop is None
+        return
+    gc, taps = crop
+    assert [(sl.start, sl.stop) for sl in taps] == list(kept)
+    assert gc.out_size == g.out_size and gc.kernel == tuple(b - a for a, b in kept)
+
+
+@pytest.mark.parametrize("n, size, kernel, args", [
+    (2, (1, 1), (3, 3), dict(padding=1)),
+    (2, (2, 2), (3, 3), dict(stride=2, padding=1)),
+    (2, (1, 3), (3, 3), dict(padding="same", groups=2)),
+    (2, (1, 1), (3, 3), dict(padding=1, groups=4)),  # depthwise
+    (3, (1, 2, 1), (3, 3, 3), dict(padding=1, flip=True)),
+    (1, (2,), (5,), dict(padding=((3, 2),), dilation=1)),
+])
+def test_cropped_conv_matches_torch_and_gradients(n, size, kernel, args, path, rng):
+    """Convolutions whose kernels are cut to the taps that read the input, against torch
+    (forward and both gradients) and a float64 numerical gradient check; the cut taps' weights
+    get zero gradient."""
+    groups = args.get("groups", 1)
+    x = rng.standard_normal((3, *size, 4))
+    w = rng.standard_normal((*kernel, 4 // groups, 4))
+    b = rng.standard_normal(4)
+    g = conv_module._geometry("t", n, size, kernel, args.get("stride", 1), args["padding"],
+                              args.get("dilation", 1))
+    assert conv_module._crop(g) is not None
+    torch_args = {"stride": 1, "dilation": 1, "groups": 1, "flip": False,
+                  **{k: v for k, v in args.items() if k != "padding"}}
+    compare_with_torch(lambda x, w, b: CONV[n](x, w, b, **args),
+                       lambda x, w, b: torch_conv(n, x, w, b, pads=g.pads, **torch_args),
+                       [x, w, b], rng)
+    check_gradients(lambda x, w, b: CONV[n](x, w, b, **args), [x, w, b], rng)
+    wt = Tensor(w, requires_grad=True)
+    CONV[n](x, wt, **args).sum().backward()
+    _, taps = conv_module._crop(g)
+    cut = np.ones(w.shape, dtype=bool)
+    cut[taps if not args.get("flip") else tuple(
+        slice(k - sl.stop, k - sl.start) for sl, k in zip(taps, kernel, strict=True))] = False
+    assert np.all(wt.grad[cut] == 0) and np.any(wt.grad[~cut] != 0)
+
+
+def test_cropped_conv_transpose_matches_torch(rng):
+    """The transposed convolution of a 1x1 map back to 1x1 (padding 1) reads only the centre."""
+    x = rng.standard_normal((2, 1, 1, 4))
+    w = rng.standard_normal((3, 3, 5, 4))
+    b = rng.standard_normal(5)
+    compare_with_torch(
+        lambda x, w, b: F.conv_transpose2d(x, w, b, padding=1),
+        lambda x, w, b: torch_transpose(2, x, w, b, 1, ((1, 1), (1, 1)), (1, 1), 1, 1),
+        [x, w, b], rng)
+
+
 # ===== errors ==================================================================================
 def test_error_messages():
     x = np.zeros((8, 28, 28, 3))

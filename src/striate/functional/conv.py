@@ -170,6 +170,27 @@ def _rows(g: _Geometry, lo: int, hi: int) -> tuple[_Geometry, slice]:
     return piece, slice(a, b)
 
 
+@functools.lru_cache(maxsize=512)
+def _crop(g: _Geometry) -> tuple[_Geometry, tuple[slice, ...]] | None:
+    """The kernel cut down to the span of taps that read the input for some output, as slices
+    of its spatial axes, and the geometry of that smaller kernel (the padding the cut taps
+    would have read goes too); None when every tap reads the input. On small maps most of a
+    padded kernel reads only padding: of a 3x3 kernel padded by 1 on a 1x1 map (ResNet's last
+    stage on 32x32 images), only the centre, and the other 8 taps' products would multiply
+    zeros. The output is the same: each kept tap reads what it read before."""
+    reached = [sorted({tap.offset[a] for tap in _taps(g)[0]}) for a in range(len(g.kernel))]
+    if any(not r for r in reached) or all(
+        (r[0], r[-1] + 1) == (0, k) for r, k in zip(reached, g.kernel, strict=True)
+    ):
+        return None
+    spans = [slice(r[0], r[-1] + 1) for r in reached]
+    pads = tuple((p0 - sl.start * d, p1 - (k - sl.stop) * d)
+                 for sl, k, d, (p0, p1) in zip(spans, g.kernel, g.dilation, g.pads, strict=True))
+    if any(p < 0 for pair in pads for p in pair):
+        return None
+    return g._replace(kernel=tuple(sl.stop - sl.start for sl in spans), pads=pads), tuple(spans)
+
+
 class _Piece(NamedTuple):
     """A piece of the work: samples `batch`, input rows `inp` and output rows `out` (first
     spatial axis), with its own geometry."""
@@ -456,6 +477,9 @@ def _is_depthwise(x_shape, groups: int) -> bool:
 def _conv_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, groups: int) -> np.ndarray:
     """y (N, *out, C_out) of the cross-correlation of x (N, *in, C_in) with w."""
     n, c_out = x.shape[0], w.shape[-1]
+    crop = _crop(g)
+    if crop is not None:
+        return _conv_forward(x, w[crop[1]], crop[0], groups)
     if _banded(g, x.shape[-1], c_out, groups):
         y = _conv_forward(_as_rows(x), _band_kernel(w, g), _lead(g), 1)
         return y.reshape(n, *g.out_size, c_out)
@@ -579,6 +603,17 @@ def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_d
     dtype = dy.dtype
     if not (need_dx or need_dw):
         return None, None
+    crop = _crop(g)
+    if crop is not None:  # the cut taps' weights get no gradient
+        gc, taps = crop
+        wc_shape = (*gc.kernel, *w_shape[len(taps):])
+        dx, dwc = _conv_backward(dy, x, None if w is None else w[taps], gc, groups, x_shape,
+                                 wc_shape, need_dx, need_dw)
+        dw = None
+        if need_dw:
+            dw = np.zeros(w_shape, dtype=dtype)
+            dw[taps] = dwc
+        return dx, dw
     if _is_depthwise(x_shape, groups):
         dx = np.zeros(x_shape, dtype=dtype) if need_dx else None
         dw = _depthwise_backward(dy, x, w, g, c_in, dx, need_dw)
