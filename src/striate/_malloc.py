@@ -8,10 +8,11 @@ each on the development machine, a fifth of the step. With blocks up to 32 MiB (
 mmap threshold glibc's own adaptive rule reaches) taken from the heap, and up to 64 MiB of free
 heap kept, the same step takes one fault.
 
-The setting is process-wide, like the allocator, so it is the application's to make: the
-command line makes it (`striate train` and the rest), importing striate does not; a program of
-one's own can call `keep_freed_memory()` too. Where the user set glibc's MALLOC_*_THRESHOLD_
-variables, theirs stand; on other C libraries nothing changes.
+Importing striate makes the setting. It is process-wide, like the allocator: other libraries'
+arrays (PyTorch's, in the benchmark) are reused the same way, and the process keeps up to
+64 MiB of freed memory. Where the user set glibc's MALLOC_MMAP_THRESHOLD_ or
+MALLOC_TRIM_THRESHOLD_ variables, theirs stand (either one opts out); on other C libraries
+nothing changes.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import numbers
 
 import numpy as np
 
+from .._parallel import by_blocks
 from ..tensor import Op, Tensor, as_tensor
 
 __all__ = [
@@ -55,14 +56,17 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 # ===== rectifiers ==============================================================================
 class ReLU(Op):
     def forward(self, x):
-        y = np.maximum(x, 0)
+        y = np.empty_like(x)
+        by_blocks(lambda rows: np.maximum(x[rows], 0, out=y[rows]), x)
         # The gradient flows where the input was positive (not at 0), that is where y > 0. The
         # output is kept rather than a mask: the next layer holds it anyway, so it costs nothing.
         self.y = y if self.needs_grad[0] else None
         return y
 
     def backward(self, dy):
-        return (dy * (self.y > 0),)
+        dx = np.empty_like(self.y, dtype=dy.dtype)
+        by_blocks(lambda rows: np.multiply(dy[rows], self.y[rows] > 0, out=dx[rows]), dx)
+        return (dx,)
 
 
 def relu(x) -> Tensor:

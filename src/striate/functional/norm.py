@@ -15,6 +15,7 @@ import numbers
 
 import numpy as np
 
+from .._parallel import by_blocks
 from ..tensor import Op, Tensor, as_tensor, unbroadcast
 
 __all__ = [
@@ -80,6 +81,20 @@ class Normalize(Op):
         return dx, dgamma, dbeta
 
 
+def _affine(a: np.ndarray, scale: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+    """a * scale + shift for the (M, C) matrix a and per-channel (C,) scale and shift (None:
+    no shift), block by block over the threads (`by_blocks`)."""
+    y = np.empty_like(a)
+
+    def rows_of_y(rows):
+        np.multiply(a[rows], scale, out=y[rows])
+        if shift is not None:
+            y[rows] += shift
+
+    by_blocks(rows_of_y, a)
+    return y
+
+
 class BatchNorm(Op):
     """Batch normalisation on the (M, C) matrix view of x, M = N * positions.
 
@@ -95,7 +110,8 @@ class BatchNorm(Op):
         x = x.reshape(-1, x.shape[-1])  # (M, C)
         if training:
             mean = _mean(x, (0,))[0]  # (C,)
-            xc = x - mean
+            xc = np.empty_like(x)
+            by_blocks(lambda rows: np.subtract(x[rows], mean, out=xc[rows]), x)
             var = _mean(xc, (0,), xc)[0]  # (C,), biased: what the batch is normalised with
             if running_mean is not None:
                 m = x.shape[0]
@@ -111,15 +127,12 @@ class BatchNorm(Op):
         self.scale = self.inv_std if gamma is None else gamma * self.inv_std  # (C,)
         if training:
             self.xc = xc
-            y = xc * self.scale
-            if beta is not None:
-                y += beta
+            y = _affine(xc, self.scale, beta)
         else:
             # x - mean is needed only for the gradient of gamma: keep x and the mean for it.
             self.x, self.mean = (x, mean) if self.needs_grad[1] else (None, None)
-            shift = -mean * self.scale if beta is None else beta - mean * self.scale
-            y = x * self.scale
-            y += shift
+            y = _affine(x, self.scale, -mean * self.scale if beta is None
+                        else beta - mean * self.scale)
         return y.reshape(self.shape)
 
     def backward(self, dy):
@@ -138,12 +151,19 @@ class BatchNorm(Op):
             # With dx_hat = dy * gamma, the compact formula of `Normalize.backward`,
             # dx = inv_std * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)),
             # is per channel dx = scale * (dy - mean(dy) - xc * inv_std^2 * mean(dy * xc)).
-            dx = np.multiply(xc, self.inv_std**2 * mean_dy_xc)
-            np.subtract(dy, dx, out=dx)
-            dx -= mean_dy
-            dx *= self.scale
+            dx = np.empty_like(xc)
+            slope = self.inv_std**2 * mean_dy_xc
+
+            def rows_of_dx(rows):
+                part = dx[rows]
+                np.multiply(xc[rows], slope, out=part)
+                np.subtract(dy[rows], part, out=part)
+                part -= mean_dy
+                part *= self.scale
+
+            by_blocks(rows_of_dx, dx)
         elif self.needs_grad[0]:
-            dx = dy * self.scale
+            dx = _affine(dy, self.scale)
         return None if dx is None else dx.reshape(self.shape), dgamma, dbeta
 
 
