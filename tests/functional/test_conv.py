@@ -137,22 +137,28 @@ CONV_CONFIGS = _configs(100, seed=2026)
 TRANSPOSE_CONFIGS = _configs(50, seed=7, transpose=True)
 
 
-@pytest.fixture(params=["patches", "banded"])
+@pytest.fixture(params=["patches", "banded", "dense"])
 def path(request, monkeypatch):
-    """Run the test twice: with patches only, and with banded kernels for every convolution
-    that can take them (groups 1, 2-D or 3-D, at most `_FEW_FILTERS` filters)."""
+    """Run the test three ways: with patches only; with banded kernels for every convolution
+    that can take them (groups 1, 2-D or 3-D, at most `_FEW_FILTERS` filters); with the whole
+    Toeplitz matrix for every convolution with one group."""
+    if request.param != "dense":
+        monkeypatch.setattr(conv_module, "_DENSE_BYTES", 0)
     if request.param == "patches":
         monkeypatch.setattr(conv_module, "_BAND_ROW", 0)
-    else:
+    elif request.param == "banded":
         monkeypatch.setattr(conv_module, "_BAND_ROW", 1 << 30)
         monkeypatch.setattr(conv_module, "_BAND_WASTE", 1 << 30)
+    else:
+        monkeypatch.setattr(conv_module, "_dense", lambda g, c_in, c_out, groups: groups == 1)
     return request.param
 
 
 @pytest.fixture
 def patches_only(monkeypatch):
-    """For tests of the patch machinery: no banded kernels."""
+    """For tests of the patch machinery: no banded kernels, no whole Toeplitz matrices."""
     monkeypatch.setattr(conv_module, "_BAND_ROW", 0)
+    monkeypatch.setattr(conv_module, "_DENSE_BYTES", 0)
 
 
 # ===== against PyTorch =========================================================================
@@ -564,6 +570,39 @@ def test_banded_choice(size, c_in, c_out, kernel, banded):
     assert conv_module._banded(g, c_in, c_out, 1) == banded
     assert not conv_module._banded(g, c_in, c_out, 2)  # grouped: patches
     assert not conv_module._banded(conv_module._lead(g), c_in, c_out, 1)  # 1-D: patches
+
+
+@pytest.mark.parametrize("size, kernel, stride, dilation, padding", [
+    ((2, 2), (3, 3), (1, 1), (1, 1), 1),  # ResNet's 3x3 on a 2x2 map
+    ((3, 2), (3, 2), (2, 1), (1, 2), ((1, 2), (2, 0))),
+    ((4,), (5,), (2,), (1,), "full"),
+    ((2, 3, 2), (2, 3, 2), (1, 2, 1), (1, 1, 2), 1),
+])
+def test_dense_kernel_is_the_toeplitz_matrix(size, kernel, stride, dilation, padding, rng):
+    """Banded over every axis, the kernel is the convolution's whole matrix (`toeplitz`,
+    transposed: rows are inputs), and `_band_weights` is its adjoint."""
+    n = len(size)
+    w = rng.standard_normal((*kernel, 3, 4))
+    g = conv_module._geometry("t", n, size, kernel, stride, padding, dilation)
+    whole = conv_module._band_kernel(w, g, n)
+    if n <= 3:
+        np.testing.assert_array_equal(
+            whole, F.toeplitz(w, (*size, 3), stride, g.pads, dilation).T)
+    t = rng.standard_normal(whole.shape)
+    np.testing.assert_allclose(np.sum(whole * t),
+                               np.sum(w * conv_module._band_weights(t, g, w.shape, n)))
+
+
+@pytest.mark.parametrize("size, c_in, c_out, kernel, padding, dense", [
+    ((2, 2), 256, 256, (3, 3), 1, True),  # ResNet-18's last 3x3 layers on 32x32 images
+    ((4, 4), 128, 128, (3, 3), 1, False),  # 16 positions, 9 taps: the patches take fewer
+    ((5, 5), 16, 120, (5, 5), "valid", True),  # LeNet's C5
+    ((2, 2), 2048, 2048, (3, 3), 1, False),  # a matrix of 256 MiB
+])
+def test_dense_choice(size, c_in, c_out, kernel, padding, dense):
+    g = conv_module._geometry("t", 2, size, kernel, 1, padding, 1)
+    assert conv_module._dense(g, c_in, c_out, 1) == dense
+    assert not conv_module._dense(g, c_in, c_out, 2)  # grouped: patches
 
 
 def test_banded_lenet_layers_match_torch(rng):

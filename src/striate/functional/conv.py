@@ -30,6 +30,11 @@ kernels instead: along the last axis a convolution is a product with a banded (T
 input rows (W_in*C_in values) and whose kernel maps them to output rows (W_out*C_out values).
 Its patches are kW times smaller and its products wider, for W_in/kW times the multiply-adds;
 its gradients are that convolution's, dw summed back out of the band (`_band_weights`).
+Banded over every axis, the kernel is the convolution's whole matrix: a map with no more
+positions than the kernel has taps (3x3 kernels on 2x2 maps) is one product with it (`_dense`),
+no more multiply-adds than the patches would take and none of the zeros padding puts in them.
+Before any of this, taps that read only padding for every output are cut off the kernel
+(`_crop`: of a 3x3 kernel padded by 1 on a 1x1 map, only the centre is left).
 
 Each piece of a padded convolution is zero-padded into scratch memory first, so that its patches
 are one strided copy (`_im2col` also takes a padded geometry directly, box by box: each box holds
@@ -101,6 +106,8 @@ _SHARED_COPY_BYTES = 32 << 20
 # with 16 channels (rows of 224), where the products outweigh the copies they save.
 _BAND_WASTE = 8
 _BAND_ROW = 128
+# The largest whole Toeplitz matrix (`_dense`) a convolution multiplies by.
+_DENSE_BYTES = 16 << 20
 # Samples per block of the depthwise passes: each tap's pass re-reads the block's output.
 _BLOCK_BYTES = 2 << 20
 
@@ -420,6 +427,17 @@ def _banded(g: _Geometry, c_in: int, c_out: int, groups: int) -> bool:
             and g.in_size[-1] * c_in <= _BAND_ROW)
 
 
+def _dense(g: _Geometry, c_in: int, c_out: int, groups: int) -> bool:
+    """Whether the convolution runs as one product with its whole Toeplitz matrix
+    (`_band_kernel` over every axis): when the map has no more positions than the kernel has
+    taps, the matrix (prod(in)*C_in, prod(out)*C_out) takes no more multiply-adds than the
+    patches would, and none of the zeros that padding puts in the patches of a small map
+    (ResNet's 3x3 kernels on 2x2 maps, 32x32 images: 2.25x fewer). The matrix is held to
+    `_DENSE_BYTES` (in float32)."""
+    return (groups == 1 and math.prod(g.in_size) <= math.prod(g.kernel)
+            and math.prod(g.in_size) * c_in * math.prod(g.out_size) * c_out * 4 <= _DENSE_BYTES)
+
+
 def _lead(g: _Geometry) -> _Geometry:
     """g without its last axis: the geometry of the kernel's rows (`_band_kernel`)."""
     return _Geometry(*(field[:-1] for field in g))
@@ -430,43 +448,56 @@ def _as_rows(a: np.ndarray) -> np.ndarray:
     return a.reshape(*a.shape[:-2], -1)
 
 
-def _band(t: np.ndarray, g: _Geometry) -> np.ndarray:
-    """The entries of a banded kernel t (K', W_p, C_in, W_out, C_out) that hold the weights, as
-    a writeable view (K', W_out, kW, C_in, C_out): [r, j, v] is t[r, j*s + v*d, :, j] (W_p: the
-    padded width; K': the kernel's rows, kH (times kD) of them)."""
-    s, d = g.stride[-1], g.dilation[-1]
-    rows, position, channel, column, fil = t.strides
-    return np.lib.stride_tricks.as_strided(
-        t, (t.shape[0], t.shape[3], g.kernel[-1], t.shape[2], t.shape[4]),
-        (rows, s * position + column, d * position, channel, fil))
+def _trailing(g: _Geometry, axes: int) -> _Geometry:
+    """g on its last `axes` axes only."""
+    return _Geometry(*(field[-axes:] for field in g))
 
 
-def _band_shape(g: _Geometry, c_in: int, c_out: int) -> tuple[int, ...]:
-    """(K', W_p, C_in, W_out, C_out): a banded kernel over the padded width."""
-    p0, p1 = g.pads[-1]
-    return (math.prod(g.kernel[:-1]), p0 + g.in_size[-1] + p1, c_in, g.out_size[-1], c_out)
+def _diagonals(t: np.ndarray, g: _Geometry, axes: int):
+    """For each tap v of g's last `axes` axes that reads the input: v, and the entries of a
+    banded kernel t (K', *in, C_in, *out, C_out), contiguous, over those axes that hold its
+    weights, as a view (K', *O_v, C_in, C_out): t[r, j*s + v*d - p0, :, j] for every output j
+    the tap feeds (O_v of them along each axis; K': the taps of the other axes)."""
+    position, column = t.strides[1:1 + axes], t.strides[2 + axes:2 + 2 * axes]
+    for tap in _taps(_trailing(g, axes))[0]:
+        first = sum(sl.start * p for sl, p in zip(tap.inp, position, strict=True)) + sum(
+            sl.start * c for sl, c in zip(tap.out, column, strict=True))
+        shape = (t.shape[0], *(sl.stop - sl.start for sl in tap.out), t.shape[1 + axes],
+                 t.shape[-1])
+        strides = (t.strides[0], *(sl.step * p + c for sl, p, c in zip(tap.inp, position, column,
+                                                                        strict=True)),
+                   t.strides[1 + axes], t.strides[-1])
+        yield tap.offset, np.ndarray(shape, t.dtype, t, first, strides)
 
 
-def _band_kernel(w: np.ndarray, g: _Geometry) -> np.ndarray:
-    """w (*k, C_in, C_out) as the kernel of a convolution over the other axes of rows:
-    (*k', W_in*C_in, W_out*C_out), whose row r maps an input row (W_in*C_in) to its share of an
-    output row, y[j, f] += sum_{v,c} x[j*s + v*d - p0, c] * w[r, v, c, f]: a banded (Toeplitz)
-    matrix, the 1-D convolution along the last axis (`toeplitz`). Padding along that axis is
-    the band's rows for positions outside the input, dropped."""
-    p0 = g.pads[-1][0]
-    t = np.zeros(_band_shape(g, *w.shape[-2:]), dtype=w.dtype)
-    _band(t, g)[...] = w.reshape(t.shape[0], 1, *w.shape[-3:])
-    t = t[:, p0:p0 + g.in_size[-1]]
-    return t.reshape(*g.kernel[:-1], math.prod(t.shape[1:3]), -1)
+def _band_layout(g: _Geometry, c_in: int, c_out: int, axes: int) -> tuple[int, ...]:
+    """(K', *in, C_in, *out, C_out): a banded kernel over g's last `axes` axes."""
+    return (math.prod(g.kernel[:-axes]), *g.in_size[-axes:], c_in, *g.out_size[-axes:], c_out)
 
 
-def _band_weights(dt: np.ndarray, g: _Geometry, w_shape) -> np.ndarray:
+def _band_kernel(w: np.ndarray, g: _Geometry, axes: int = 1) -> np.ndarray:
+    """w (*k, C_in, C_out) as the kernel of a convolution over the other axes, whose
+    "channels" are whole input rows over the last `axes` axes: (*k', prod(in)*C_in,
+    prod(out)*C_out), where row r maps those inputs to their share of the outputs,
+    y[j, f] += sum_{v,c} x[j*s + v*d - p0, c] * w[r, v, c, f]: a banded (Toeplitz) matrix, the
+    convolution along those axes (`toeplitz`). Over every axis (axes = len(k)) it is the whole
+    matrix of the convolution, (prod(in)*C_in, prod(out)*C_out). Taps that would read padding
+    have no entries."""
+    t = np.zeros(_band_layout(g, *w.shape[-2:], axes), dtype=w.dtype)
+    taps = w.reshape(t.shape[0], *w.shape[-2 - axes:])  # (K', *k, C_in, C_out)
+    for offset, diagonal in _diagonals(t, g, axes):
+        diagonal[...] = taps[(slice(None), *offset, *(None,) * axes)]
+    return t.reshape(*g.kernel[:-axes], math.prod(t.shape[1:2 + axes]), -1)
+
+
+def _band_weights(dt: np.ndarray, g: _Geometry, w_shape, axes: int = 1) -> np.ndarray:
     """The gradient of w from that of its banded kernel (the adjoint of `_band_kernel`): each
-    weight's share summed over the output columns j that hold it."""
-    p0, shape = g.pads[-1][0], _band_shape(g, *w_shape[-2:])
-    t = np.zeros(shape, dtype=dt.dtype)
-    t[:, p0:p0 + g.in_size[-1]] = dt.reshape(shape[0], g.in_size[-1], *shape[2:])
-    return _band(t, g).sum(axis=1).reshape(w_shape)
+    weight's share summed over the outputs j that hold it."""
+    t = np.ascontiguousarray(dt).reshape(_band_layout(g, *w_shape[-2:], axes))
+    dw = np.zeros((t.shape[0], *w_shape[-2 - axes:]), dtype=dt.dtype)  # (K', *k, C_in, C_out)
+    for offset, diagonal in _diagonals(t, g, axes):
+        dw[(slice(None), *offset)] = diagonal.sum(axis=tuple(range(1, 1 + axes)))
+    return dw.reshape(w_shape)
 
 
 # ===== the convolution core ====================================================================
@@ -480,6 +511,9 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, groups: int) -> np
     crop = _crop(g)
     if crop is not None:
         return _conv_forward(x, w[crop[1]], crop[0], groups)
+    if _dense(g, x.shape[-1], c_out, groups):
+        y = x.reshape(n, -1) @ _band_kernel(w, g, len(g.kernel))
+        return y.reshape(n, *g.out_size, c_out)
     if _banded(g, x.shape[-1], c_out, groups):
         y = _conv_forward(_as_rows(x), _band_kernel(w, g), _lead(g), 1)
         return y.reshape(n, *g.out_size, c_out)
@@ -617,6 +651,11 @@ def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_d
     if _is_depthwise(x_shape, groups):
         dx = np.zeros(x_shape, dtype=dtype) if need_dx else None
         dw = _depthwise_backward(dy, x, w, g, c_in, dx, need_dw)
+        return dx, dw
+    if _dense(g, c_in, c_out, groups):
+        dy_rows, axes = dy.reshape(n, -1), len(g.kernel)
+        dx = (dy_rows @ _band_kernel(w, g, axes).T).reshape(x_shape) if need_dx else None
+        dw = _band_weights(x.reshape(n, -1).T @ dy_rows, g, w_shape, axes) if need_dw else None
         return dx, dw
     if _banded(g, c_in, c_out, groups):
         t = _band_kernel(w, g) if need_dx else None
