@@ -118,6 +118,7 @@ def test_conv_layers_padding_forms_and_norms(rng, tmp_path):
         nn.Conv2D(6, 3, strides=2, padding="same", activation="relu"),
         nn.BatchNorm(),
         nn.DepthwiseConv2D(3, padding=((1, 0), (2, 1)), depth_multiplier=2),
+        nn.BatchNorm(relu=True),  # BatchNormalization, then Relu
         nn.Conv2D(4, (3, 2), dilation_rate=2, padding="full", groups=2, flip=True),
         nn.LocalResponseNorm(3, alpha=1e-2, beta=0.75, k=2.0),
         nn.MaxPool2D(3, strides=2, padding="same"),

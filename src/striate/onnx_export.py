@@ -409,7 +409,8 @@ def _batch_norm(g: _Graph, module, x: Tensor, out: Tensor) -> tuple[Tensor, str]
     shift = module.bias.data if module.bias is not None else np.zeros(c)
     inputs = [g.name_of(x), g.const(scale, "gamma"), g.const(shift, "beta"),
               g.const(module.running_mean, "mean"), g.const(module.running_var, "var")]
-    return out, g.node("BatchNormalization", inputs, "bn", epsilon=float(module.eps))
+    y = g.node("BatchNormalization", inputs, "bn", epsilon=float(module.eps))
+    return out, g.node("Relu", [y]) if module.relu else y
 
 
 def _lrn(g: _Graph, module, x: Tensor, out: Tensor) -> tuple[Tensor, str]:

@@ -16,6 +16,10 @@ def channels_last(t: torch.Tensor) -> torch.Tensor:
     return t.movedim(1, -1)
 
 
+def _relu_if(relu: bool, t: torch.Tensor) -> torch.Tensor:
+    return tF.relu(t) if relu else t
+
+
 # ===== batch norm ==============================================================================
 BN_SHAPES = [(8, 3), (4, 5, 6), (2, 4, 4, 3), (1, 3, 3, 2), (2, 2, 3, 3, 4), (5, 1, 7, 1)]
 
@@ -24,7 +28,8 @@ BN_SHAPES = [(8, 3), (4, 5, 6), (2, 4, 4, 3), (1, 3, 3, 2), (2, 2, 3, 3, 4), (5,
 @pytest.mark.parametrize("momentum,eps", [(0.1, 1e-5), (0.5, 1e-3), (1.0, 1e-5), (0.0, 0.1)],
                          ids=str)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-def test_batch_norm_training_matches_torch(shape, momentum, eps, dtype, rng):
+@pytest.mark.parametrize("relu", [False, True], ids=["", "relu"])
+def test_batch_norm_training_matches_torch(shape, momentum, eps, dtype, relu, rng):
     c = shape[-1]
     x = (rng.standard_normal(shape) * 2 + 3).astype(dtype)
     gamma, beta = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
@@ -35,10 +40,10 @@ def test_batch_norm_training_matches_torch(shape, momentum, eps, dtype, rng):
 
     compare_with_torch(
         lambda x, g, b: F.batch_norm(x, g, b, ours_mean, ours_var, training=True,
-                                     momentum=momentum, eps=eps),
-        lambda x, g, b: channels_last(tF.batch_norm(channels_first(x), theirs_mean, theirs_var,
-                                                    g, b, training=True, momentum=momentum,
-                                                    eps=eps)),
+                                     momentum=momentum, eps=eps, relu=relu),
+        lambda x, g, b: _relu_if(relu, channels_last(tF.batch_norm(
+            channels_first(x), theirs_mean, theirs_var, g, b, training=True, momentum=momentum,
+            eps=eps))),
         [x, gamma, beta], rng,
     )
     rtol = 1e-12 if dtype == np.float64 else 1e-5
@@ -49,7 +54,8 @@ def test_batch_norm_training_matches_torch(shape, momentum, eps, dtype, rng):
 
 @pytest.mark.parametrize("shape", BN_SHAPES, ids=str)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-def test_batch_norm_eval_matches_torch(shape, dtype, rng):
+@pytest.mark.parametrize("relu", [False, True], ids=["", "relu"])
+def test_batch_norm_eval_matches_torch(shape, dtype, relu, rng):
     c = shape[-1]
     x = rng.standard_normal(shape).astype(dtype)
     gamma, beta = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
@@ -57,10 +63,11 @@ def test_batch_norm_eval_matches_torch(shape, dtype, rng):
     running_var = rng.uniform(0.5, 2, c).astype(dtype)
     before = running_mean.copy(), running_var.copy()
     compare_with_torch(
-        lambda x, g, b: F.batch_norm(x, g, b, running_mean, running_var, training=False),
-        lambda x, g, b: channels_last(tF.batch_norm(
+        lambda x, g, b: F.batch_norm(x, g, b, running_mean, running_var, training=False,
+                                     relu=relu),
+        lambda x, g, b: _relu_if(relu, channels_last(tF.batch_norm(
             channels_first(x), torch.tensor(running_mean), torch.tensor(running_var), g, b,
-            training=False)),
+            training=False))),
         [x, gamma, beta], rng,
     )
     # Evaluation leaves the running statistics alone.
@@ -92,13 +99,14 @@ def test_batch_norm_gamma_only_and_beta_only(rng):
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 @pytest.mark.parametrize("shape", [(6, 3), (3, 2, 2, 4)], ids=str)
-def test_batch_norm_gradients(training, shape, rng):
+@pytest.mark.parametrize("relu", [False, True], ids=["", "relu"])
+def test_batch_norm_gradients(training, shape, relu, rng):
     c = shape[-1]
     running_mean, running_var = rng.standard_normal(c), rng.uniform(0.5, 2, c)
     check_gradients(
         # copies: the numerical check runs forward many times; each would move the statistics.
         lambda x, g, b: F.batch_norm(x, g, b, running_mean.copy(), running_var.copy(),
-                                     training=training),
+                                     training=training, relu=relu),
         [rng.standard_normal(shape), rng.standard_normal(c), rng.standard_normal(c)], rng,
     )
 

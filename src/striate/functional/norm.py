@@ -81,15 +81,18 @@ class Normalize(Op):
         return dx, dgamma, dbeta
 
 
-def _affine(a: np.ndarray, scale: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+def _affine(a: np.ndarray, scale: np.ndarray, shift: np.ndarray | None = None,
+            relu: bool = False) -> np.ndarray:
     """a * scale + shift for the (M, C) matrix a and per-channel (C,) scale and shift (None:
-    no shift), block by block over the threads (`by_blocks`)."""
+    no shift), then max(0, .) if relu, block by block over the threads (`by_blocks`)."""
     y = np.empty_like(a)
 
     def rows_of_y(rows):
         np.multiply(a[rows], scale, out=y[rows])
         if shift is not None:
             y[rows] += shift
+        if relu:
+            np.maximum(y[rows], 0, out=y[rows])
 
     by_blocks(rows_of_y, a)
     return y
@@ -102,10 +105,12 @@ class BatchNorm(Op):
     xc = x - mean and scale = gamma * inv_std, so x_hat is never stored: backward rebuilds what
     it needs from xc. Every per-channel sum is a BLAS product (`_mean`). Training makes five
     passes over x forward and six backward; evaluation, where the statistics are constants,
-    two: y = x * scale + shift.
+    two: y = x * scale + shift. With relu, y = max(0, .) on each block while it is in cache (a
+    ReLU after the batch norm would read and write all of y again); backward then routes dy
+    where y > 0 first.
     """
 
-    def forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps):
+    def forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps, relu):
         self.shape, self.training = x.shape, training
         x = x.reshape(-1, x.shape[-1])  # (M, C)
         if training:
@@ -127,16 +132,21 @@ class BatchNorm(Op):
         self.scale = self.inv_std if gamma is None else gamma * self.inv_std  # (C,)
         if training:
             self.xc = xc
-            y = _affine(xc, self.scale, beta)
+            y = _affine(xc, self.scale, beta, relu)
         else:
             # x - mean is needed only for the gradient of gamma: keep x and the mean for it.
             self.x, self.mean = (x, mean) if self.needs_grad[1] else (None, None)
             y = _affine(x, self.scale, -mean * self.scale if beta is None
-                        else beta - mean * self.scale)
+                        else beta - mean * self.scale, relu)
+        self.y = y if relu and any(self.needs_grad) else None  # ReLU's gradient: where y > 0
         return y.reshape(self.shape)
 
     def backward(self, dy):
         dy = dy.reshape(-1, dy.shape[-1])  # (M, C)
+        if self.y is not None:
+            routed = np.empty_like(dy)
+            by_blocks(lambda rows: np.multiply(dy[rows], self.y[rows] > 0, out=routed[rows]), dy)
+            dy = routed
         m = dy.shape[0]
         dx_through_stats = self.training and self.needs_grad[0]
         dx = dgamma = dbeta = None
@@ -205,8 +215,10 @@ def batch_norm(
     training: bool = True,
     momentum: float = 0.1,
     eps: float = 1e-5,
+    relu: bool = False,
 ) -> Tensor:
-    """Batch normalisation over every axis but the last (channels-last).
+    """Batch normalisation over every axis but the last (channels-last), then, if relu, a ReLU
+    in the same pass: relu(batch_norm(...)) without the pass over the output it would take.
 
     y = (x - mean) / sqrt(var + eps) * gamma + beta, per channel. In training the statistics
     are the batch's (biased variance) and the running estimates move in place:
@@ -245,7 +257,7 @@ def batch_norm(
     return BatchNorm.apply(
         x, gamma, beta, running_mean=running_mean, running_var=running_var,
         training=bool(training), momentum=float(momentum),
-        eps=_non_negative("batch_norm", "eps", eps),
+        eps=_non_negative("batch_norm", "eps", eps), relu=bool(relu),
     )
 
 

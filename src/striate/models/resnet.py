@@ -3,9 +3,11 @@
 ResNet: a 7x7/2 stem and a 3x3/2 max pool, four stages of residual blocks (64, 128, 256, 512
 channels; the first block of stages 2-4 halves the resolution), global average pooling and one
 dense layer. Blocks compute y = relu(f(x) + shortcut(x)); the shortcut is the identity, or a
-1x1 convolution + batch norm where the shape changes. ResNet-18/34 stack BasicBlocks (two 3x3
-convolutions), ResNet-50/101/152 Bottlenecks (1x1 reduce, 3x3, 1x1 expand by 4) with the stride
-on the 3x3 ("ResNet v1.5", as torchvision). https://arxiv.org/abs/1512.03385
+1x1 convolution + batch norm where the shape changes. Each ReLU that follows a batch norm runs
+inside it (`nn.BatchNorm(relu=True)`), saving a pass over the activations. ResNet-18/34
+stack BasicBlocks (two 3x3 convolutions), ResNet-50/101/152 Bottlenecks (1x1 reduce, 3x3, 1x1
+expand by 4) with the stride on the 3x3 ("ResNet v1.5", as torchvision).
+https://arxiv.org/abs/1512.03385
 
     stage   output (224 input)   BasicBlock              Bottleneck
     conv1   112x112x64           7x7, 64, stride 2
@@ -52,9 +54,10 @@ def conv1x1(in_channels: int, filters: int, stride: int = 1) -> nn.Conv2D:
                      kernel_initializer="he_normal", input_channels=in_channels)
 
 
-def batch_norm(channels: int) -> nn.BatchNorm:
-    """Batch norm with gamma 1, beta 0, PyTorch's momentum 0.1 and eps 1e-5."""
-    return nn.BatchNorm(input_channels=channels)
+def batch_norm(channels: int, relu: bool = False) -> nn.BatchNorm:
+    """Batch norm with gamma 1, beta 0, PyTorch's momentum 0.1 and eps 1e-5; with relu, the
+    ReLU that follows it in the same pass."""
+    return nn.BatchNorm(input_channels=channels, relu=relu)
 
 
 class BasicBlock(nn.Module):
@@ -65,15 +68,14 @@ class BasicBlock(nn.Module):
     def __init__(self, in_channels: int, channels: int, stride: int = 1, downsample=None):
         super().__init__()
         self.conv1 = conv3x3(in_channels, channels, stride)
-        self.bn1 = batch_norm(channels)
+        self.bn1 = batch_norm(channels, relu=True)
         self.relu = nn.ReLU()
         self.conv2 = conv3x3(channels, channels)
         self.bn2 = batch_norm(channels)
         self.downsample = downsample
 
     def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = self.bn2(self.conv2(self.bn1(self.conv1(x))))
         identity = x if self.downsample is None else self.downsample(x)
         return self.relu(out + identity)
 
@@ -92,9 +94,9 @@ class Bottleneck(nn.Module):
         super().__init__()
         out_channels = channels * self.expansion
         self.conv1 = conv1x1(in_channels, channels)
-        self.bn1 = batch_norm(channels)
+        self.bn1 = batch_norm(channels, relu=True)
         self.conv2 = conv3x3(channels, channels, stride)
-        self.bn2 = batch_norm(channels)
+        self.bn2 = batch_norm(channels, relu=True)
         self.conv3 = conv1x1(channels, out_channels)
         self.bn3 = batch_norm(out_channels)
         self.relu = nn.ReLU()
@@ -103,9 +105,7 @@ class Bottleneck(nn.Module):
             out_channels, out_channels // se_reduction)
 
     def forward(self, x):
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        out = self.bn3(self.conv3(self.bn2(self.conv2(self.bn1(self.conv1(x))))))
         if self.se is not None:
             out = self.se(out)
         identity = x if self.downsample is None else self.downsample(x)
@@ -123,8 +123,7 @@ class ResNet(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2D(64, 7, strides=2, padding=3, use_bias=False,
                                kernel_initializer="he_normal", input_channels=in_channels)
-        self.bn1 = batch_norm(64)
-        self.relu = nn.ReLU()
+        self.bn1 = batch_norm(64, relu=True)
         self.maxpool = nn.MaxPool2D(3, strides=2, padding=1)
         channels_in = 64
         for index, (channels, depth) in enumerate(zip((64, 128, 256, 512), depths, strict=True)):
@@ -145,7 +144,7 @@ class ResNet(nn.Module):
         self.default_input_shape = (224, 224, in_channels)
 
     def forward(self, x):
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(self.bn1(self.conv1(x)))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(self.flatten(self.avgpool(x)))
 

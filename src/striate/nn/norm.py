@@ -76,17 +76,19 @@ class BatchNorm(_ChannelAffine):
     momentum=0.99 is momentum=0.01 here. Evaluation uses the running estimates.
     Parameters: weight (gamma, C) if scale, bias (beta, C) if center; buffers running_mean (C,),
     running_var (C,). Works for (N, C), (N, L, C), (N, H, W, C), (N, D, H, W, C).
+    relu=True applies a ReLU in the same pass (`F.batch_norm`): conv -> batch norm -> ReLU
+    without a pass of the ReLU's own over the output.
 
     >>> BatchNorm(momentum=0.01, input_channels=16).running_var.shape
     (16,)
     """
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5, center: bool = True,
-                 scale: bool = True, input_channels: int | None = None, *,
+                 scale: bool = True, input_channels: int | None = None, *, relu: bool = False,
                  name: str | None = None):
         momentum = _number("BatchNorm", "momentum", momentum, 0.0, 1.0)
         super().__init__(eps, center, scale, input_channels, name)
-        self.momentum = momentum
+        self.momentum, self.relu = momentum, bool(relu)
 
     def _build(self, input_shape) -> None:
         super()._build(input_shape)
@@ -97,10 +99,12 @@ class BatchNorm(_ChannelAffine):
     def forward(self, x):
         self._input(x)
         return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
-                            training=self.training, momentum=self.momentum, eps=self.eps)
+                            training=self.training, momentum=self.momentum, eps=self.eps,
+                            relu=self.relu)
 
     def extra_repr(self) -> str:
-        return format_args(keywords=[("momentum", self.momentum, 0.1)] + self._affine_repr())
+        return format_args(keywords=[("momentum", self.momentum, 0.1)] + self._affine_repr()
+                           + [("relu", self.relu, False)])
 
 
 class LayerNorm(_ChannelAffine):
