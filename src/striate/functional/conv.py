@@ -96,9 +96,13 @@ _PIECE_BYTES = 2 << 20
 # Convolutions with at most this many filters per group, or whose patch copies in all reach
 # _SHARED_COPY_BYTES, split the batch over the thread pool (`_over_batch`). Measured on 3x3
 # convolutions: 64 -> 64 at 56x56, batch 32, 26% faster forward and 15% forward+backward that
-# way; 64 -> 64 at 8x8, batch 64 (9 MiB of patches) and 1x1 convolutions faster on BLAS's threads.
+# way; 64 -> 64 at 8x8, batch 64 (9 MiB of patches) faster on BLAS's threads. So are products
+# with many rows alone, but not inside a network (`_over_batch`): a ResNet-50 step at batch 16
+# (rows 12544 and up on the pool) measured 17% faster with them on the pool, a ResNet-18 step at
+# batch 64 on 32x32 images (rows 4096 and fewer on BLAS) faster with its rows on BLAS.
 _FEW_FILTERS = 16
 _SHARED_COPY_BYTES = 32 << 20
+_SHARED_ROWS = 8192
 # Banded kernels (`_banded`): at most this many multiply-adds per useful one, on input rows of
 # at most _BAND_ROW values. Measured forward+backward on 2-D convolutions with 6-16 filters:
 # LeNet's C1 (28x28, 1 -> 6, 5x5) 1.4x faster banded, C3 (14x14, 6 -> 16) as fast; 16x16,
@@ -223,17 +227,24 @@ def _pieces(g: _Geometry, rows: slice, bytes_per_position: int) -> list[_Piece]:
             for i in range(rows.start, rows.stop) for piece, inp, out in bands]
 
 
-def _over_batch(fn, n: int, w_shape, groups: int, copy_bytes: int, work: int) -> list:
+def _over_batch(fn, n: int, w_shape, groups: int, copy_bytes: int, work: int,
+                rows: int) -> list:
     """fn(rows) over the batch [0, n), one result per share of it.
 
-    Two ways to use both cores. Wide products with little to copy run in the calling thread
-    with BLAS on every core. A convolution with few filters per group (`_FEW_FILTERS`), whose
-    products are too narrow to share out over BLAS's threads (on 6 or 16 filters two BLAS
-    threads measured slower than one), or whose patch copies are large (`_SHARED_COPY_BYTES`:
-    BLAS's threads would leave the copies to one core) splits the batch over the thread pool
-    instead, each thread copying and multiplying on one BLAS thread. copy_bytes: the patches
-    the call copies; work: elements touched (`_parallel.over_batch`)."""
-    if w_shape[-1] // groups > _FEW_FILTERS and copy_bytes < _SHARED_COPY_BYTES:
+    Two ways to use both cores. Wide products with little to copy on few rows run in the
+    calling thread with BLAS on every core. The batch is split over the thread pool instead,
+    each thread copying and multiplying on one BLAS thread, for a convolution with few filters
+    per group (`_FEW_FILTERS`), whose products are too narrow to share out over BLAS's threads
+    (on 6 or 16 filters two BLAS threads measured slower than one); one whose patch copies are
+    large (`_SHARED_COPY_BYTES`: BLAS's threads would leave the copies to one core); and one
+    whose products have many rows (`_SHARED_ROWS`), which split as well over the batch: after
+    each call it shares out, OpenBLAS's threads spin for about 0.1 s and take a core from the
+    pool's copies and passes that follow (3x3 convolutions inside a ResNet-50 step at batch 16
+    measured 2x slower than alone, the step 17% slower than with every layer on the pool).
+    copy_bytes: the patches the call copies; work: elements touched (`_parallel.over_batch`);
+    rows: rows of the products (output positions)."""
+    if (w_shape[-1] // groups > _FEW_FILTERS and copy_bytes < _SHARED_COPY_BYTES
+            and (rows < _SHARED_ROWS or n < _parallel.THREADS)):
         return [fn(slice(0, n))]
     with _parallel.one_blas_thread():
         return _parallel.over_batch(fn, n, work)
@@ -533,7 +544,8 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, groups: int) -> np
             _grouped_matmul(cols, wg, out)
 
     copy = 0 if g.pointwise else n * math.prod(g.out_size) * item
-    _over_batch(run, n, w.shape, groups, copy, y.size * math.prod(g.kernel))
+    _over_batch(run, n, w.shape, groups, copy, y.size * math.prod(g.kernel),
+                n * math.prod(g.out_size))
     return y
 
 
@@ -604,7 +616,7 @@ def _stride1_backward(dy, x, w, ga: _Geometry, groups: int, x_shape, w_shape, ne
 
     copy = 0 if ga.pointwise else n * math.prod(ga.out_size) * item  # (N, *in, K*C_out)
     work = dy.size * math.prod(ga.kernel) * (need_dx + need_dw)
-    dw_t = _sum(_over_batch(run, n, w_shape, groups, copy, work))
+    dw_t = _sum(_over_batch(run, n, w_shape, groups, copy, work, n * math.prod(ga.out_size)))
     if dw_t is None:
         return dx, None
     if not taps_rows:
@@ -714,7 +726,7 @@ def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_d
     # the patches of x for dw and their gradients for dx, (N, *out, K*C_in) each
     copy = 0 if g.pointwise else n * math.prod(g.out_size) * item * (need_dw + need_dx)
     work = dy.size * taps * c_in * (need_dx + need_dw)
-    dw = _sum(_over_batch(run, n, w_shape, groups, copy, work))
+    dw = _sum(_over_batch(run, n, w_shape, groups, copy, work, n * math.prod(g.out_size)))
     if dw is not None:
         dw = dw.transpose(1, 0, 2).reshape(w_shape)  # (G, K*C_in/G, C_out/G) -> (*k, C_in/G, C_out)
     return dx, dw
