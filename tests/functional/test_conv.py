@@ -537,6 +537,23 @@ def test_few_filters_split_over_threads(piece_bytes, stride, padding, rng, monke
                        lambda x, w: torch_conv(2, x, w, None, stride, pads, 1, 1), [x, w], rng)
 
 
+@pytest.mark.parametrize("n, size, c_out, pooled", [
+    (16, 56, 64, True),  # 50,176 rows: shared over the pool
+    (1, 56, 64, False),  # one sample: BLAS's threads
+    (64, 8, 64, False),  # 4,096 rows: BLAS's threads
+    (4, 12, 16, True),  # few filters
+])
+def test_which_products_split_over_the_pool(n, size, c_out, pooled, rng, monkeypatch):
+    from striate import _parallel
+    entered, real = [], _parallel.one_blas_thread
+    monkeypatch.setattr(_parallel, "one_blas_thread", lambda: entered.append(1) or real())
+    x = rng.standard_normal((n, size, size, 8)).astype(np.float32)
+    w = rng.standard_normal((1, 1, 8, c_out)).astype(np.float32)
+    y = F.conv2d(x, w)
+    np.testing.assert_allclose(y.data, x @ w[0, 0], rtol=1e-5, atol=1e-5)
+    assert bool(entered) == pooled
+
+
 @pytest.mark.parametrize("kernel, stride, dilation, padding", [
     ((5, 5), (1, 1), (1, 1), 2),  # LeNet's C1
     ((3, 2), (2, 3), (1, 2), ((1, 2), (2, 0))),
