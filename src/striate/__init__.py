@@ -1,14 +1,13 @@
 """striate: convolutional neural networks from first principles on NumPy."""
 
-from . import _malloc, arith, functional, nn, optim
+from . import arith, functional, nn, optim
+from ._malloc import keep_freed_memory
 from .tensor import Tensor, concatenate, enable_grad, is_grad_enabled, no_grad, stack
 from .train.checkpoint import load, save
 
 F = functional
 
 __version__ = "0.1.0"
-
-_malloc.keep_freed_memory()  # training steps reuse freed memory instead of faulting it in again
 
 __all__ = [
     "F",
@@ -18,6 +17,7 @@ __all__ = [
     "enable_grad",
     "functional",
     "is_grad_enabled",
+    "keep_freed_memory",
     "load",
     "nn",
     "no_grad",

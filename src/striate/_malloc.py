@@ -8,11 +8,12 @@ each on the development machine, a fifth of the step. With blocks up to 32 MiB (
 mmap threshold glibc's own adaptive rule reaches) taken from the heap, and up to 64 MiB of free
 heap kept, the same step takes one fault.
 
-Importing striate makes the setting. It is process-wide, like the allocator: other libraries'
-arrays (PyTorch's, in the benchmark) are reused the same way, and the process keeps up to
-64 MiB of freed memory. Where the user set glibc's MALLOC_MMAP_THRESHOLD_ or
-MALLOC_TRIM_THRESHOLD_ variables, theirs stand (either one opts out); on other C libraries
-nothing changes.
+The setting is process-wide, like the allocator: it changes how every library in the process
+gets its memory (PyTorch's convolutions run faster under it too), and the process keeps up to
+64 MiB of freed memory. So it is the application's to make, not the library's: the command line
+makes it (`striate train` and the rest); importing striate does not; a training script of one's
+own calls `striate.keep_freed_memory()`. Where the user set glibc's MALLOC_MMAP_THRESHOLD_ or
+MALLOC_TRIM_THRESHOLD_ variables, theirs stand; on other C libraries nothing changes.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (gl
 
 
 def keep_freed_memory() -> bool:
-    """Set glibc's thresholds as above; True when they were set."""
+    """Keep freed memory in the process for the next training step (glibc's malloc: blocks up
+    to 32 MiB from the heap, up to 64 MiB of free heap kept), process-wide; True when set,
+    False where the user's MALLOC_*_THRESHOLD_ variables stand or the C library is not glibc.
+    Call it once, at the start of a training script."""
     if not sys.platform.startswith("linux") or any(
         name in os.environ for name in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
     ):

@@ -1,4 +1,5 @@
-"""The one small thread pool that the array kernels (convolution, pooling) share.
+"""The one small thread pool that the array kernels (convolution, pooling, the elementwise
+passes of activations and batch norm) share.
 
 NumPy releases the GIL inside its copies, ufunc loops and BLAS calls, so a few Python threads
 working on separate slices of the batch keep every core busy, also during the memory-bound

@@ -28,6 +28,7 @@ import numpy as np
 
 from ._cli import add_seed, fraction, parse_input_shape, positive_float, positive_int, print_config
 from ._files import atomic_open
+from ._malloc import keep_freed_memory
 from .data import Dataset, load_dataset, load_image, load_test_part, mnist_style, read_npz
 from .errors import UserError
 
@@ -509,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     from .train import TrainingDiverged
 
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # the command line is the application: the allocator is its own
     try:
         return args.func(args) or 0
     except Exception as error:
