@@ -43,11 +43,10 @@ class ConvBlock(nn.Module):
         super().__init__()
         self.conv = nn.Conv2D(filters, 3, padding=1, use_bias=False,
                               kernel_initializer="he_normal", input_channels=in_channels)
-        self.bn = nn.BatchNorm(input_channels=filters)
-        self.relu = nn.ReLU()
+        self.bn = nn.BatchNorm(input_channels=filters, relu=True)  # the ReLU in the same pass
 
     def forward(self, x):
-        return self.relu(self.bn(self.conv(x)))
+        return self.bn(self.conv(x))
 
 
 def _join(paths: list, drop_rate: float, rng: np.random.Generator | None):

@@ -59,10 +59,10 @@ class BasicConv2d(nn.Module):
         self.conv = nn.Conv2D(filters, kernel_size, strides=strides, padding=padding,
                               use_bias=False, kernel_initializer="he_normal",
                               input_channels=in_channels)
-        self.bn = nn.BatchNorm(eps=0.001, input_channels=filters)
+        self.bn = nn.BatchNorm(eps=0.001, input_channels=filters, relu=True)  # the ReLU too
 
     def forward(self, x):
-        return F.relu(self.bn(self.conv(x)))
+        return self.bn(self.conv(x))
 
 
 def conv_relu(in_channels: int, filters: int, kernel_size: int, strides: int = 1, padding=0):
