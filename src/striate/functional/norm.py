@@ -17,6 +17,7 @@ import numpy as np
 
 from .._parallel import by_blocks
 from ..tensor import Op, Tensor, as_tensor, unbroadcast
+from .activation import relu_gradient
 
 __all__ = [
     "batch_norm",
@@ -144,9 +145,7 @@ class BatchNorm(Op):
     def backward(self, dy):
         dy = dy.reshape(-1, dy.shape[-1])  # (M, C)
         if self.y is not None:
-            routed = np.empty_like(dy)
-            by_blocks(lambda rows: np.multiply(dy[rows], self.y[rows] > 0, out=routed[rows]), dy)
-            dy = routed
+            dy = relu_gradient(dy, self.y)
         m = dy.shape[0]
         dx_through_stats = self.training and self.needs_grad[0]
         dx = dgamma = dbeta = None
