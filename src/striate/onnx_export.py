@@ -403,13 +403,16 @@ def _dense(g: _Graph, module, x: Tensor, out: Tensor) -> tuple[Tensor, str]:
     return _core_output(module, out), g.channels_first(y, x.ndim)
 
 
-def _batch_norm(g: _Graph, module, x: Tensor, out: Tensor) -> tuple[Tensor, str]:
+def _batch_norm(g: _Graph, module, x: Tensor, residual: Tensor | None = None, *,
+                out: Tensor) -> tuple[Tensor, str]:
     c = x.shape[-1]
     scale = module.weight.data if module.weight is not None else np.ones(c)
     shift = module.bias.data if module.bias is not None else np.zeros(c)
     inputs = [g.name_of(x), g.const(scale, "gamma"), g.const(shift, "beta"),
               g.const(module.running_mean, "mean"), g.const(module.running_var, "var")]
     y = g.node("BatchNormalization", inputs, "bn", epsilon=float(module.eps))
+    if residual is not None:
+        y = g.node("Add", [y, g.name_of(residual)])
     return out, g.node("Relu", [y]) if module.relu else y
 
 
@@ -541,7 +544,7 @@ def _translate_layer(g: _Graph, module, call) -> None:
         (t for classes, t in _layer_translations() if isinstance(module, classes)), None
     )
     if translate is not None:
-        tensor, name = translate(g, module, call.inputs[0], out)
+        tensor, name = translate(g, module, *call.inputs, out=out)
         g.names[id(tensor)] = name
         g.dependent[id(tensor)] = True  # computed by the graph, whether recorded or not
     elif isinstance(out, Tensor) and g.depends_on_input(out):

@@ -111,6 +111,49 @@ def test_batch_norm_gradients(training, shape, relu, rng):
     )
 
 
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("shape", [(8, 3), (2, 4, 4, 3), (2, 2, 3, 3, 4)], ids=str)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("relu", [False, True], ids=["", "relu"])
+def test_batch_norm_with_residual_matches_torch(training, shape, dtype, relu, rng):
+    """relu(batch_norm(x) + residual), a ResNet block's ending, in one op: the forward and the
+    gradients of x, gamma, beta and the residual against PyTorch's three ops."""
+    c = shape[-1]
+    x, residual = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
+    gamma, beta = rng.standard_normal(c).astype(dtype), rng.standard_normal(c).astype(dtype)
+    running_mean = rng.standard_normal(c).astype(dtype)
+    running_var = rng.uniform(0.5, 2, c).astype(dtype)
+    ours_stats = running_mean.copy(), running_var.copy()
+    theirs_stats = torch.tensor(running_mean), torch.tensor(running_var)
+    compare_with_torch(
+        lambda x, g, b, r: F.batch_norm(x, g, b, *ours_stats, training=training, relu=relu,
+                                        residual=r),
+        lambda x, g, b, r: _relu_if(relu, channels_last(tF.batch_norm(
+            channels_first(x), *theirs_stats, g, b, training=training)) + r),
+        [x, gamma, beta, residual], rng,
+    )
+    np.testing.assert_allclose(ours_stats[0], theirs_stats[0].numpy(), rtol=1e-5)
+    np.testing.assert_allclose(ours_stats[1], theirs_stats[1].numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+@pytest.mark.parametrize("relu", [False, True], ids=["", "relu"])
+def test_batch_norm_with_residual_gradients(training, relu, rng):
+    running_mean, running_var = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
+    check_gradients(
+        lambda x, g, b, r: F.batch_norm(x, g, b, running_mean.copy(), running_var.copy(),
+                                        training=training, relu=relu, residual=r),
+        [rng.standard_normal((3, 2, 2, 3)), rng.standard_normal(3), rng.standard_normal(3),
+         rng.standard_normal((3, 2, 2, 3))], rng,
+    )
+
+
+def test_batch_norm_residual_of_another_shape_is_refused():
+    with pytest.raises(ValueError, match=r"batch_norm: residual has shape \(2, 4, 4, 2\) but x "
+                                         r"has \(2, 4, 4, 3\); they must be equal"):
+        F.batch_norm(np.zeros((2, 4, 4, 3)), residual=np.zeros((2, 4, 4, 2)))
+
+
 def test_batch_norm_normalises_each_channel(rng):
     x = rng.standard_normal((64, 5, 5, 3)) * [1.0, 10.0, 0.1] + [0.0, -5.0, 100.0]
     y = F.batch_norm(x, eps=0.0).data.reshape(-1, 3)

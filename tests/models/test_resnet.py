@@ -111,6 +111,31 @@ def test_resnet18_matches_torch_forward(rng):
     np.testing.assert_allclose(model(x).data, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_training_step_matches_torch(name, rng):
+    """Training mode, float64: the logits, the input's gradient and every parameter's gradient
+    equal PyTorch's, through the blocks' fused batch norm + shortcut add + ReLU."""
+    reference = torch_reference.build(name, num_classes=5).double().train()
+    model = models.create(name, num_classes=5).astype(np.float64).train()
+    model.load_state_dict(to_striate(reference.state_dict()))
+    # 64x64: the last stage's batch norm sees 8 values per channel (at 32x32, 2 values, so
+    # ill-conditioned that rounding alone moves the logits by 1e-8)
+    x = rng.standard_normal((2, 64, 64, 3))
+    dy = rng.standard_normal((2, 5))
+    xs = Tensor(x, requires_grad=True)
+    y = model(xs)
+    y.backward(dy)
+    xt = torch.tensor(x.transpose(0, 3, 1, 2), requires_grad=True)
+    yt = reference(xt)
+    yt.backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(y.data, yt.detach().numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(xs.grad, xt.grad.numpy().transpose(0, 2, 3, 1), rtol=1e-8,
+                               atol=1e-10)
+    theirs = to_striate({key: value.grad for key, value in reference.named_parameters()})
+    for key, p in model.named_parameters():
+        np.testing.assert_allclose(p.grad, theirs[key], rtol=1e-8, atol=1e-10, err_msg=key)
+
+
 @pytest.mark.parametrize("name", ["resnet50", "se_resnet50"])
 def test_bottleneck_models_output_shape_at_small_input(name, rng):
     # adaptive average pooling makes the trunk size-agnostic: 64x64 instead of 224x224

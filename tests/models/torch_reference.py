@@ -15,11 +15,13 @@ from torch import nn
 from torch.nn import functional as F
 
 # ---------------------------------------------------------------------------------------------
-# ResNet-18
+# ResNet-18 and ResNet-50
 
 
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN pairs with an identity (or 1x1 conv-BN projection) shortcut."""
+
+    expansion = 1
 
     def __init__(self, in_channels: int, channels: int, stride: int = 1):
         super().__init__()
@@ -28,11 +30,7 @@ class BasicBlock(nn.Module):
         self.relu = nn.ReLU()
         self.conv2 = nn.Conv2d(channels, channels, 3, 1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(channels)
-        self.downsample = None
-        if stride != 1 or in_channels != channels:
-            self.downsample = nn.Sequential(
-                nn.Conv2d(in_channels, channels, 1, stride, bias=False), nn.BatchNorm2d(channels)
-            )
+        self.downsample = _projection(in_channels, channels, stride)
 
     def forward(self, x):
         out = self.relu(self.bn1(self.conv1(x)))
@@ -41,27 +39,67 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-class ResNet18(nn.Module):
-    def __init__(self, num_classes: int = 1000):
+class Bottleneck(nn.Module):
+    """1x1 reduce, 3x3 with the stride, 1x1 expand by 4, each with BN, plus the shortcut."""
+
+    expansion = 4
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.conv3 = nn.Conv2d(channels, channels * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(channels * 4)
+        self.relu = nn.ReLU()
+        self.downsample = _projection(in_channels, channels * 4, stride)
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + identity)
+
+
+def _projection(in_channels: int, out_channels: int, stride: int):
+    """The 1x1 conv-BN shortcut where a block changes the shape, else None (the identity)."""
+    if stride == 1 and in_channels == out_channels:
+        return None
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
+                         nn.BatchNorm2d(out_channels))
+
+
+class ResNet(nn.Module):
+    def __init__(self, block=BasicBlock, depths=(2, 2, 2, 2), num_classes: int = 1000):
         super().__init__()
         self.conv1 = nn.Conv2d(3, 64, 7, 2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU()
         self.maxpool = nn.MaxPool2d(3, 2, padding=1)
-        widths = [64, 128, 256, 512]
         in_channels = 64
-        for i, width in enumerate(widths):
-            stride = 1 if i == 0 else 2
-            blocks = [BasicBlock(in_channels, width, stride), BasicBlock(width, width)]
+        for i, (width, depth) in enumerate(zip([64, 128, 256, 512], depths, strict=True)):
+            blocks = []
+            for j in range(depth):
+                blocks.append(block(in_channels, width, 2 if i > 0 and j == 0 else 1))
+                in_channels = width * block.expansion
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
-            in_channels = width
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(512, num_classes)
+        self.fc = nn.Linear(in_channels, num_classes)
 
     def forward(self, x):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def ResNet18(num_classes: int = 1000) -> ResNet:
+    return ResNet(BasicBlock, (2, 2, 2, 2), num_classes)
+
+
+def ResNet50(num_classes: int = 1000) -> ResNet:
+    return ResNet(Bottleneck, (3, 4, 6, 3), num_classes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,6 +301,7 @@ class GoogLeNet(nn.Module):
 
 BUILDERS = {
     "resnet18": ResNet18,
+    "resnet50": ResNet50,
     "vgg11": VGG11,
     "alexnet": AlexNet,
     "mobilenet_v2": MobileNetV2,

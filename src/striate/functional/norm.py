@@ -83,15 +83,18 @@ class Normalize(Op):
 
 
 def _affine(a: np.ndarray, scale: np.ndarray, shift: np.ndarray | None = None,
-            relu: bool = False) -> np.ndarray:
-    """a * scale + shift for the (M, C) matrix a and per-channel (C,) scale and shift (None:
-    no shift), then max(0, .) if relu, block by block over the threads (`by_blocks`)."""
+            relu: bool = False, residual: np.ndarray | None = None) -> np.ndarray:
+    """a * scale + shift (+ residual) for the (M, C) matrix a, per-channel (C,) scale and shift
+    (None: no shift) and an (M, C) residual (None: none), then max(0, .) if relu, block by
+    block over the threads (`by_blocks`)."""
     y = np.empty_like(a)
 
     def rows_of_y(rows):
         np.multiply(a[rows], scale, out=y[rows])
         if shift is not None:
             y[rows] += shift
+        if residual is not None:
+            y[rows] += residual[rows]
         if relu:
             np.maximum(y[rows], 0, out=y[rows])
 
@@ -106,14 +109,18 @@ class BatchNorm(Op):
     xc = x - mean and scale = gamma * inv_std, so x_hat is never stored: backward rebuilds what
     it needs from xc. Every per-channel sum is a BLAS product (`_mean`). Training makes five
     passes over x forward and six backward; evaluation, where the statistics are constants,
-    two: y = x * scale + shift. With relu, y = max(0, .) on each block while it is in cache (a
-    ReLU after the batch norm would read and write all of y again); backward then routes dy
-    where y > 0 first.
+    two: y = x * scale + shift. A residual (a ResNet block's shortcut) is added and the ReLU
+    taken, y = max(0, . + residual), on each block while it is in cache: an add and a ReLU of
+    their own would each read and write all of y again. Backward then routes dy where y > 0
+    first; the residual's gradient is that routed dy.
     """
 
-    def forward(self, x, gamma, beta, running_mean, running_var, training, momentum, eps, relu):
+    def forward(self, x, gamma, beta, residual, running_mean, running_var, training, momentum,
+                eps, relu):
         self.shape, self.training = x.shape, training
         x = x.reshape(-1, x.shape[-1])  # (M, C)
+        if residual is not None:
+            residual = residual.reshape(x.shape)
         if training:
             mean = _mean(x, (0,))[0]  # (C,)
             xc = np.empty_like(x)
@@ -133,12 +140,12 @@ class BatchNorm(Op):
         self.scale = self.inv_std if gamma is None else gamma * self.inv_std  # (C,)
         if training:
             self.xc = xc
-            y = _affine(xc, self.scale, beta, relu)
+            y = _affine(xc, self.scale, beta, relu, residual)
         else:
             # x - mean is needed only for the gradient of gamma: keep x and the mean for it.
             self.x, self.mean = (x, mean) if self.needs_grad[1] else (None, None)
             y = _affine(x, self.scale, -mean * self.scale if beta is None
-                        else beta - mean * self.scale, relu)
+                        else beta - mean * self.scale, relu, residual)
         self.y = y if relu and any(self.needs_grad) else None  # ReLU's gradient: where y > 0
         return y.reshape(self.shape)
 
@@ -173,7 +180,8 @@ class BatchNorm(Op):
             by_blocks(rows_of_dx, dx)
         elif self.needs_grad[0]:
             dx = _affine(dy, self.scale)
-        return None if dx is None else dx.reshape(self.shape), dgamma, dbeta
+        d_residual = dy.reshape(self.shape) if self.needs_grad[3] else None
+        return None if dx is None else dx.reshape(self.shape), dgamma, dbeta, d_residual
 
 
 def _channel_vector(op: str, name: str, value, channels: int):
@@ -215,9 +223,12 @@ def batch_norm(
     momentum: float = 0.1,
     eps: float = 1e-5,
     relu: bool = False,
+    residual=None,
 ) -> Tensor:
-    """Batch normalisation over every axis but the last (channels-last), then, if relu, a ReLU
-    in the same pass: relu(batch_norm(...)) without the pass over the output it would take.
+    """Batch normalisation over every axis but the last (channels-last), plus a residual if
+    given, then a ReLU if relu, all in one pass: relu(batch_norm(...) + residual) without the
+    passes over the output that an add and a ReLU of their own would take (a ResNet block's
+    ending: its shortcut added and the sum rectified).
 
     y = (x - mean) / sqrt(var + eps) * gamma + beta, per channel. In training the statistics
     are the batch's (biased variance) and the running estimates move in place:
@@ -225,7 +236,7 @@ def batch_norm(
     Keras's momentum 0.99 is momentum 0.01 here). In evaluation the running estimates are used.
 
     x: (N, ..., C); gamma, beta: (C,) or None; running_mean, running_var: (C,) ndarrays or
-    None (training only). Returns the shape of x.
+    None (training only); residual: the shape of x, or None. Returns the shape of x.
 
     >>> batch_norm(np.random.randn(8, 4, 4, 3), np.ones(3), np.zeros(3)).shape
     (8, 4, 4, 3)
@@ -253,8 +264,13 @@ def batch_norm(
     if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) \
             or not 0 <= momentum <= 1:
         raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum!r}")
+    if residual is not None:
+        residual = as_tensor(residual)
+        if residual.shape != x.shape:
+            raise ValueError(f"batch_norm: residual has shape {residual.shape} but x has "
+                             f"{x.shape}; they must be equal")
     return BatchNorm.apply(
-        x, gamma, beta, running_mean=running_mean, running_var=running_var,
+        x, gamma, beta, residual, running_mean=running_mean, running_var=running_var,
         training=bool(training), momentum=float(momentum),
         eps=_non_negative("batch_norm", "eps", eps), relu=bool(relu),
     )

@@ -4,7 +4,8 @@ ResNet: a 7x7/2 stem and a 3x3/2 max pool, four stages of residual blocks (64, 1
 channels; the first block of stages 2-4 halves the resolution), global average pooling and one
 dense layer. Blocks compute y = relu(f(x) + shortcut(x)); the shortcut is the identity, or a
 1x1 convolution + batch norm where the shape changes. Each ReLU that follows a batch norm runs
-inside it (`nn.BatchNorm(relu=True)`), saving a pass over the activations. ResNet-18/34
+inside it (`nn.BatchNorm(relu=True)`), and so does the add of the shortcut at the end of a
+block (`bn(out, identity)`), saving passes over the activations. ResNet-18/34
 stack BasicBlocks (two 3x3 convolutions), ResNet-50/101/152 Bottlenecks (1x1 reduce, 3x3, 1x1
 expand by 4) with the stride on the 3x3 ("ResNet v1.5", as torchvision).
 https://arxiv.org/abs/1512.03385
@@ -61,7 +62,8 @@ def batch_norm(channels: int, relu: bool = False) -> nn.BatchNorm:
 
 
 class BasicBlock(nn.Module):
-    """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)): two 3x3 convolutions."""
+    """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)): two 3x3 convolutions; bn2 adds
+    the shortcut and takes the ReLU in its own pass."""
 
     expansion = 1
 
@@ -69,22 +71,22 @@ class BasicBlock(nn.Module):
         super().__init__()
         self.conv1 = conv3x3(in_channels, channels, stride)
         self.bn1 = batch_norm(channels, relu=True)
-        self.relu = nn.ReLU()
         self.conv2 = conv3x3(channels, channels)
-        self.bn2 = batch_norm(channels)
+        self.bn2 = batch_norm(channels, relu=True)
         self.downsample = downsample
 
     def forward(self, x):
-        out = self.bn2(self.conv2(self.bn1(self.conv1(x))))
+        out = self.conv2(self.bn1(self.conv1(x)))
         identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + identity)
+        return self.bn2(out, identity)  # relu(bn2(out) + identity)
 
 
 class Bottleneck(nn.Module):
     """1x1 reduce, 3x3 (carrying the stride), 1x1 expand to 4x channels, plus the shortcut.
 
-    With `se_reduction`, an `nn.SqueezeExcitation` (attribute `se`, squeezing to
-    C / se_reduction channels) rescales the branch before the add (SE-ResNet).
+    bn3 adds the shortcut and takes the ReLU in its own pass. With `se_reduction`, an
+    `nn.SqueezeExcitation` (attribute `se`, squeezing to C / se_reduction channels) rescales
+    the branch between bn3 and the add (SE-ResNet), which then take passes of their own.
     """
 
     expansion = 4
@@ -98,18 +100,19 @@ class Bottleneck(nn.Module):
         self.conv2 = conv3x3(channels, channels, stride)
         self.bn2 = batch_norm(channels, relu=True)
         self.conv3 = conv1x1(channels, out_channels)
-        self.bn3 = batch_norm(out_channels)
-        self.relu = nn.ReLU()
+        self.bn3 = batch_norm(out_channels, relu=se_reduction is None)
         self.downsample = downsample
-        self.se = None if se_reduction is None else nn.SqueezeExcitation(
-            out_channels, out_channels // se_reduction)
+        self.se = self.relu = None
+        if se_reduction is not None:
+            self.se = nn.SqueezeExcitation(out_channels, out_channels // se_reduction)
+            self.relu = nn.ReLU()
 
     def forward(self, x):
-        out = self.bn3(self.conv3(self.bn2(self.conv2(self.bn1(self.conv1(x))))))
-        if self.se is not None:
-            out = self.se(out)
+        out = self.conv3(self.bn2(self.conv2(self.bn1(self.conv1(x)))))
         identity = x if self.downsample is None else self.downsample(x)
-        return self.relu(out + identity)
+        if self.se is None:
+            return self.bn3(out, identity)  # relu(bn3(out) + identity)
+        return self.relu(self.se(self.bn3(out)) + identity)
 
 
 class ResNet(nn.Module):

@@ -77,7 +77,9 @@ class BatchNorm(_ChannelAffine):
     Parameters: weight (gamma, C) if scale, bias (beta, C) if center; buffers running_mean (C,),
     running_var (C,). Works for (N, C), (N, L, C), (N, H, W, C), (N, D, H, W, C).
     relu=True applies a ReLU in the same pass (`F.batch_norm`): conv -> batch norm -> ReLU
-    without a pass of the ReLU's own over the output.
+    without a pass of the ReLU's own over the output. Called as layer(x, residual), it adds
+    the residual before the ReLU, in that pass too: relu(batch_norm(x) + residual), a ResNet
+    block's ending.
 
     >>> BatchNorm(momentum=0.01, input_channels=16).running_var.shape
     (16,)
@@ -96,11 +98,11 @@ class BatchNorm(_ChannelAffine):
         self.register_buffer("running_mean", np.zeros(channels, dtype=self._dtype))
         self.register_buffer("running_var", np.ones(channels, dtype=self._dtype))
 
-    def forward(self, x):
+    def forward(self, x, residual=None):
         self._input(x)
         return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
                             training=self.training, momentum=self.momentum, eps=self.eps,
-                            relu=self.relu)
+                            relu=self.relu, residual=residual)
 
     def extra_repr(self) -> str:
         return format_args(keywords=[("momentum", self.momentum, 0.1)] + self._affine_repr()
