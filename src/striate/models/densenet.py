@@ -6,7 +6,9 @@ BN-ReLU-Conv1x1 to 4k channels (the bottleneck), then BN-ReLU-Conv3x3 to k. Tran
 between blocks halve the channels (compression 0.5) with BN-ReLU-Conv1x1 and halve the size
 with 2x2 average pooling. Layout and state_dict keys are torchvision's:
 `features.conv0.weight`, `features.denseblock1.denselayer1.norm1.running_mean`,
-`features.transition1.conv.weight`, `features.norm5.weight`, `classifier.weight`.
+`features.transition1.conv.weight`, `features.norm5.weight`, `classifier.weight`. Each ReLU
+runs inside the batch norm before it (`nn.BatchNorm(relu=True)`), saving a pass over the
+activations (torchvision's ReLU modules hold no weights, so the keys are the same).
 
 Paper Table 1, DenseNet-121 (k = 32, input 224x224x3):
 
@@ -46,16 +48,13 @@ class DenseLayer(nn.Module):
     def __init__(self, in_channels: int, growth_rate: int, bn_size: int) -> None:
         super().__init__()
         width = bn_size * growth_rate
-        self.norm1 = nn.BatchNorm(input_channels=in_channels)
-        self.relu1 = nn.ReLU()
+        self.norm1 = nn.BatchNorm(input_channels=in_channels, relu=True)
         self.conv1 = _conv(width, 1, in_channels)
-        self.norm2 = nn.BatchNorm(input_channels=width)
-        self.relu2 = nn.ReLU()
+        self.norm2 = nn.BatchNorm(input_channels=width, relu=True)
         self.conv2 = _conv(growth_rate, 3, width, padding=1)
 
     def forward(self, x):
-        x = self.conv1(self.relu1(self.norm1(x)))
-        return self.conv2(self.relu2(self.norm2(x)))
+        return self.conv2(self.norm2(self.conv1(self.norm1(x))))
 
 
 class DenseBlock(nn.Module):
@@ -79,16 +78,15 @@ class Transition(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__({
-            "norm": nn.BatchNorm(input_channels=in_channels),
-            "relu": nn.ReLU(),
+            "norm": nn.BatchNorm(input_channels=in_channels, relu=True),
             "conv": _conv(out_channels, 1, in_channels),
             "pool": nn.AvgPool2D(2, strides=2),
         })
 
 
 class DenseNet(nn.Module):
-    """features (stem, dense blocks and transitions, norm5), ReLU, global average pool,
-    classifier (Dense)."""
+    """features (stem, dense blocks and transitions, norm5 with its ReLU), global average
+    pool, classifier (Dense)."""
 
     def __init__(
         self,
@@ -101,8 +99,7 @@ class DenseNet(nn.Module):
         super().__init__()
         layers = {
             "conv0": _conv(num_init_features, 7, 3, strides=2, padding=3),
-            "norm0": nn.BatchNorm(input_channels=num_init_features),
-            "relu0": nn.ReLU(),
+            "norm0": nn.BatchNorm(input_channels=num_init_features, relu=True),
             "pool0": nn.MaxPool2D(3, strides=2, padding=1),
         }
         channels = num_init_features
@@ -112,14 +109,14 @@ class DenseNet(nn.Module):
             if i != len(block_config):
                 layers[f"transition{i}"] = Transition(channels, channels // 2)
                 channels //= 2
-        layers["norm5"] = nn.BatchNorm(input_channels=channels)
+        layers["norm5"] = nn.BatchNorm(input_channels=channels, relu=True)
         self.features = nn.Sequential(layers)
         # torchvision keeps PyTorch's default Linear weight init and zeroes the bias.
         self.classifier = nn.Dense(num_classes, kernel_initializer="torch_default",
                                    input_dim=channels)
 
     def forward(self, x):
-        x = F.global_avg_pool(F.relu(self.features(x)))  # (N, 1024)
+        x = F.global_avg_pool(self.features(x))  # (N, 1024)
         return self.classifier(x)
 
 
