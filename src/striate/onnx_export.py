@@ -271,9 +271,10 @@ def _conv_inputs(g: _Graph, parents, flip: bool = False) -> list[str]:
 
 def _conv(g: _Graph, op, parents, out) -> str:
     geo = op.geometry  # kernel, stride, dilation and the (start, end) padding it resolved
-    return g.node("Conv", _conv_inputs(g, parents, op.flip), "conv", kernel_shape=list(geo.kernel),
-                  strides=list(geo.stride), dilations=list(geo.dilation), pads=_pads(geo.pads),
-                  group=int(op.groups))
+    y = g.node("Conv", _conv_inputs(g, parents, op.flip), "conv", kernel_shape=list(geo.kernel),
+               strides=list(geo.stride), dilations=list(geo.dilation), pads=_pads(geo.pads),
+               group=int(op.groups))
+    return g.node("Relu", [y]) if op.relu else y
 
 
 def _conv_transpose(g: _Graph, op, parents, out) -> str:

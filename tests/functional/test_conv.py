@@ -177,6 +177,23 @@ def test_conv_matches_torch(c, path, rng):
     )
 
 
+@pytest.mark.parametrize("c", CONV_CONFIGS[:40], ids=_id)
+def test_conv_with_relu_matches_torch(c, path, rng):
+    """relu=True: max(0, conv + b), taken in the bias pass, and its gradients."""
+    n, dtype = c["n"], c["dtype"]
+    x = _input(rng, (c["batch"], *c["size"], c["c_in"]), dtype, c["strided_input"])
+    w = rng.standard_normal((*c["kernel"], c["c_in"] // c["groups"], c["c_out"])).astype(dtype)
+    b = rng.standard_normal(c["c_out"]).astype(dtype) if c["bias"] else None
+    _, pads = conv_geometry(c["size"], c["kernel"], c["stride"], c["padding"], c["dilation"])
+    args = dict(stride=c["stride"], dilation=c["dilation"], groups=c["groups"])
+    compare_with_torch(
+        lambda x, w, b: CONV[n](x, w, b, padding=c["padding"], flip=c["flip"], relu=True,
+                                **args),
+        lambda x, w, b: torch.relu(torch_conv(n, x, w, b, pads=pads, flip=c["flip"], **args)),
+        [x, w, b], rng,
+    )
+
+
 @pytest.mark.parametrize("c", TRANSPOSE_CONFIGS, ids=_id)
 def test_conv_transpose_matches_torch(c, path, rng):
     n, dtype = c["n"], c["dtype"]
@@ -242,6 +259,22 @@ def test_conv_gradients(n, args, path, rng):
     w = rng.standard_normal((*kernel, 4 // g, 4))
     b = rng.standard_normal(4)
     check_gradients(lambda x, w, b: CONV[n](x, w, b, **args), [x, w, b], rng)
+
+
+@pytest.mark.parametrize("n, args", [
+    (1, dict(stride=2, padding=((1, 2),), dilation=2)),
+    (2, dict(stride=1, padding="same")),
+    (2, dict(stride=(2, 1), padding=1, groups=2)),
+    (3, dict(stride=1, padding=((0, 1), (1, 0), (1, 1)))),
+])
+def test_conv_with_relu_gradients(n, args, path, rng):
+    kernel = {1: (3,), 2: (3, 2), 3: (2, 2, 2)}[n]
+    g = args.get("groups", 1)
+    x = rng.standard_normal((2, *([5] * n), 4))
+    w = rng.standard_normal((*kernel, 4 // g, 4))
+    b = rng.standard_normal(4)
+    check_gradients(lambda x, w, b: CONV[n](x, w, b, relu=True, **args), [x, w, b], rng)
+    check_gradients(lambda x, w: CONV[n](x, w, relu=True, **args), [x, w], rng)
 
 
 @pytest.mark.parametrize("n, args", [

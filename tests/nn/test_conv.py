@@ -54,6 +54,7 @@ def test_conv_layer_equals_functional_op(cls, shape, kwargs, rng):
                         flip=kwargs.get("flip", False))
     if kwargs.get("activation") == "relu":
         expected = F.relu(expected)
+        assert y.op.relu  # taken inside the convolution, not by an op of its own
     np.testing.assert_array_equal(y.data, expected.data)
     dy = rng.standard_normal(y.shape)
     y.backward(dy)

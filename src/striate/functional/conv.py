@@ -71,6 +71,7 @@ import numpy as np
 from .. import _parallel
 from ..arith import conv_geometry, ntuple, transpose_geometry
 from ..tensor import Op, Tensor, as_tensor
+from .activation import relu_gradient
 
 __all__ = [
     "conv1d",
@@ -825,33 +826,46 @@ def _channel_sum(dy: np.ndarray) -> np.ndarray:
     return np.ones(rows.shape[0], dtype=dy.dtype) @ rows
 
 
-def _add_bias(y: np.ndarray, b: np.ndarray) -> None:
-    """y (N, *out, C) += b (C,), over whole rows of the last two axes: the bias repeated along
-    the row (a broadcast over 6-channel rows measured 5x slower). y: a fresh result, contiguous,
-    so that the rows are a view."""
+def _add_bias(y: np.ndarray, b: np.ndarray | None, relu: bool = False) -> None:
+    """y (N, *out, C) += b (C,) (None: no bias), then y = max(0, y) if relu, in place, block by
+    block over the threads (`by_blocks`), the ReLU on each block while it is in cache. Over
+    whole rows of the last two axes: the bias repeated along the row (a broadcast over 6-channel
+    rows measured 5x slower). y: a fresh result, contiguous, so that the rows are a view."""
     assert y.flags.c_contiguous
     rows = y.reshape(-1, y.shape[-2] * y.shape[-1])
-    rows += np.tile(b, y.shape[-2])
+    bias = None if b is None else np.tile(b, y.shape[-2])
+
+    def finish(block):
+        part = rows[block]
+        if bias is not None:
+            part += bias
+        if relu:
+            np.maximum(part, 0, out=part)
+
+    _parallel.by_blocks(finish, rows)
 
 
 # ===== ops =====================================================================================
 class Conv(Op):
-    def forward(self, x, w, b, geometry, groups, flip):
+    def forward(self, x, w, b, geometry, groups, flip, relu):
         n = len(geometry.kernel)
         if flip:
             w = _flip(w, n)
-        self.geometry, self.groups, self.flip = geometry, groups, flip
+        self.geometry, self.groups, self.flip, self.relu = geometry, groups, flip, relu
         self.x_shape, self.w_shape = x.shape, w.shape
         # dw rebuilds the patches from x piece by piece (all of them at once would take K times
         # the memory of x); dx needs only w.
         self.x = x if self.needs_grad[1] else None
         self.w = w if self.needs_grad[0] else None
         y = _conv_forward(x, w, geometry, groups)
-        if b is not None:
-            _add_bias(y, b)
+        if b is not None or relu:
+            _add_bias(y, b, relu)
+        self.y = y if relu and any(self.needs_grad) else None  # ReLU's gradient: where y > 0
         return y
 
     def backward(self, dy):
+        if self.y is not None:
+            dy = relu_gradient(dy, self.y)
         need_dx, need_dw, need_db = self.needs_grad
         dx, dw = _conv_backward(dy, self.x, self.w, self.geometry, self.groups, self.x_shape,
                                 self.w_shape, need_dx, need_dw)
@@ -990,14 +1004,14 @@ def _geometry(op: str, n: int, in_size, kernel, stride, padding, dilation, stric
 
 
 # ===== public functions ========================================================================
-def _conv(op, n, x, w, b, stride, padding, dilation, groups, flip, strict) -> Tensor:
+def _conv(op, n, x, w, b, stride, padding, dilation, groups, flip, strict, relu) -> Tensor:
     x, w, b, groups = _check_conv(op, n, x, w, b, groups)
     g = _geometry(op, n, x.shape[1:-1], w.shape[:n], stride, padding, dilation, strict)
-    return Conv.apply(x, w, b, geometry=g, groups=groups, flip=bool(flip))
+    return Conv.apply(x, w, b, geometry=g, groups=groups, flip=bool(flip), relu=bool(relu))
 
 
 def conv1d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=False,
-           strict=False) -> Tensor:
+           strict=False, relu=False) -> Tensor:
     """1-D cross-correlation of a batch of sequences with a bank of filters (true convolution,
     the kernel reversed, if flip).
 
@@ -1007,16 +1021,18 @@ def conv1d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=F
     x: (N, L, C_in); w: (kL, C_in/groups, C_out); b: (C_out,) or None.
     Returns (N, L_out, C_out), L_out = floor((L + p0 + p1 - d*(kL-1) - 1) / s) + 1.
     padding: 'valid' | 'same' | 'full' | int | (int,) | ((start, end),). strict=True rejects a
-    stride that leaves the last inputs unused.
+    stride that leaves the last inputs unused. relu=True returns max(0, y), taken in the pass
+    that adds the bias (a ReLU of its own would read and write all of y again).
 
     >>> conv1d(np.zeros((2, 100, 3)), np.zeros((5, 3, 8)), stride=2).shape
     (2, 48, 8)
     """
-    return _conv("conv1d", 1, x, w, b, stride, padding, dilation, groups, flip, strict)
+    return _conv("conv1d", 1, x, w, b, stride, padding, dilation, groups, flip, strict,
+                 relu)
 
 
 def conv2d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=False,
-           strict=False) -> Tensor:
+           strict=False, relu=False) -> Tensor:
     """2-D cross-correlation of a batch of images with a bank of filters (true convolution, the
     kernel flipped along both axes, if flip).
 
@@ -1026,16 +1042,18 @@ def conv2d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=F
     x: (N, H, W, C_in); w: (kH, kW, C_in/groups, C_out); b: (C_out,) or None.
     Returns (N, H_out, W_out, C_out), H_out = floor((H + pH0 + pH1 - dH*(kH-1) - 1) / sH) + 1,
     W_out likewise. padding: 'valid' | 'same' (TensorFlow: H_out = ceil(H / sH)) | 'full' | int
-    | (pH, pW) | ((pH0, pH1), (pW0, pW1)). groups == C_in is depthwise convolution.
+    | (pH, pW) | ((pH0, pH1), (pW0, pW1)). groups == C_in is depthwise convolution. relu=True
+    returns max(0, y), in the pass that adds the bias.
 
     >>> conv2d(np.zeros((2, 8, 8, 3)), np.zeros((3, 3, 3, 4)), padding="same").shape
     (2, 8, 8, 4)
     """
-    return _conv("conv2d", 2, x, w, b, stride, padding, dilation, groups, flip, strict)
+    return _conv("conv2d", 2, x, w, b, stride, padding, dilation, groups, flip, strict,
+                 relu)
 
 
 def conv3d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=False,
-           strict=False) -> Tensor:
+           strict=False, relu=False) -> Tensor:
     """3-D cross-correlation of a batch of volumes (video, CT) with a bank of filters (true
     convolution if flip).
 
@@ -1044,11 +1062,13 @@ def conv3d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=F
 
     x: (N, D, H, W, C_in); w: (kD, kH, kW, C_in/groups, C_out); b: (C_out,) or None.
     Returns (N, D_out, H_out, W_out, C_out), each O = floor((I + p0 + p1 - d*(k-1) - 1) / s) + 1.
+    relu=True returns max(0, y), in the pass that adds the bias.
 
     >>> conv3d(np.zeros((1, 16, 32, 32, 3)), np.zeros((3, 3, 3, 3, 8)), padding=1).shape
     (1, 16, 32, 32, 8)
     """
-    return _conv("conv3d", 3, x, w, b, stride, padding, dilation, groups, flip, strict)
+    return _conv("conv3d", 3, x, w, b, stride, padding, dilation, groups, flip, strict,
+                 relu)
 
 
 def _conv_transpose(op, n, x, w, b, stride, padding, output_padding, dilation, groups) -> Tensor:

@@ -163,9 +163,12 @@ class _Conv(_ConvBase):
 
     def forward(self, x):
         self._input(x)
+        # A ReLU is taken inside the convolution, in the pass that adds the bias.
+        relu = self._activation is F.relu
         y = self._function(x, self.weight, self.bias, stride=self.strides, padding=self.padding,
-                           dilation=self.dilation_rate, groups=self.groups, flip=self.flip)
-        return self._activate(y)
+                           dilation=self.dilation_rate, groups=self.groups, flip=self.flip,
+                           relu=relu)
+        return y if relu else self._activate(y)
 
     def extra_repr(self) -> str:
         return format_args(
