@@ -487,6 +487,13 @@ def _band_layout(g: _Geometry, c_in: int, c_out: int, axes: int) -> tuple[int, .
     return (math.prod(g.kernel[:-axes]), *g.in_size[-axes:], c_in, *g.out_size[-axes:], c_out)
 
 
+def _band_shape(g: _Geometry, c_in: int, c_out: int, axes: int = 1) -> tuple[int, ...]:
+    """(*k', prod(in)*C_in, prod(out)*C_out): `_band_kernel`'s shape, the kernel of the
+    convolution over the other axes (k': the kernel on those axes)."""
+    return (*g.kernel[:-axes], math.prod(g.in_size[-axes:]) * c_in,
+            math.prod(g.out_size[-axes:]) * c_out)
+
+
 def _band_kernel(w: np.ndarray, g: _Geometry, axes: int = 1) -> np.ndarray:
     """w (*k, C_in, C_out) as the kernel of a convolution over the other axes, whose
     "channels" are whole input rows over the last `axes` axes: (*k', prod(in)*C_in,
@@ -499,7 +506,7 @@ def _band_kernel(w: np.ndarray, g: _Geometry, axes: int = 1) -> np.ndarray:
     taps = w.reshape(t.shape[0], *w.shape[-2 - axes:])  # (K', *k, C_in, C_out)
     for offset, diagonal in _diagonals(t, g, axes):
         diagonal[...] = taps[(slice(None), *offset, *(None,) * axes)]
-    return t.reshape(*g.kernel[:-axes], math.prod(t.shape[1:2 + axes]), -1)
+    return t.reshape(_band_shape(g, *w.shape[-2:], axes))
 
 
 def _band_weights(dt: np.ndarray, g: _Geometry, w_shape, axes: int = 1) -> np.ndarray:
@@ -672,7 +679,7 @@ def _conv_backward(dy, x, w, g: _Geometry, groups: int, x_shape, w_shape, need_d
         return dx, dw
     if _banded(g, c_in, c_out, groups):
         t = _band_kernel(w, g) if need_dx else None
-        t_shape = (*g.kernel[:-1], g.in_size[-1] * c_in, g.out_size[-1] * c_out)
+        t_shape = _band_shape(g, c_in, c_out)
         dx, dt = _conv_backward(_as_rows(dy), None if x is None else _as_rows(x), t, _lead(g), 1,
                                 (n, *x_shape[1:-2], t_shape[-2]), t_shape, need_dx, need_dw)
         return (None if dx is None else dx.reshape(x_shape),
