@@ -2,12 +2,17 @@
 
 Runs alternate between the two libraries (so that load from other processes hits both alike),
 after warm-up runs; the table shows medians and ratio = torch time / striate time (above 1:
-striate is faster). Then the peak memory (RSS growth) of a ResNet-18 training step in each
-library, each measured in a fresh process, and the machine's float32 GEMM rate next to the
-rate the 3x3 convolution reaches. Absolute times on a shared machine are noise; ratios are the
-result.
+striate is faster). Each timed run starts after a pause (`--settle`, 0.2 s) in which the worker
+threads of the run before go to sleep: OpenBLAS's threads spin for about 0.1 s after each
+product, libgomp's for a while after each parallel region, and in back-to-back runs they take a
+core from the other library (PyTorch's LeNet-5 step measured 17 ms right after striate's and
+8-10 ms after a pause; striate's 20-22 ms right after PyTorch's, 14-19 ms after a pause).
 
-    python -m bench [--only TEXT] [--repeat N] [--warmup N] [--json FILE]
+Then the peak memory (RSS growth) of a ResNet-18 training step in each library, each measured
+in a fresh process, and the machine's float32 GEMM rate next to the rate the 3x3 convolution
+reaches. Absolute times on a shared machine are noise; ratios are the result.
+
+    python -m bench [--only TEXT] [--repeat N] [--warmup N] [--settle S] [--json FILE]
 """
 
 from __future__ import annotations
@@ -24,14 +29,17 @@ import time
 import numpy as np
 import torch
 
+from striate._files import atomic_open
+
 from .workloads import WORKLOADS, Workload
 
 MEMORY = "resnet18 training step peak memory"
 GEMM = "float32 GEMM rate"
 
 
-def measure(work: Workload, repeat: int, warmup: int, seed: int) -> dict:
-    """Median seconds of each side over `repeat` alternating runs."""
+def measure(work: Workload, repeat: int, warmup: int, seed: int, settle: float) -> dict:
+    """Median seconds of each side over `repeat` alternating runs, each after `settle` seconds
+    of idling."""
     ours, theirs = work.build(np.random.default_rng(seed))
     for _ in range(warmup):
         ours()
@@ -41,6 +49,7 @@ def measure(work: Workload, repeat: int, warmup: int, seed: int) -> dict:
         # Alternate which side goes first too: a run can warm the cache for the next one.
         order = (("striate", ours), ("torch", theirs))
         for side, fn in order if i % 2 == 0 else order[::-1]:
+            time.sleep(settle)
             start = time.perf_counter()
             fn()
             times[side].append(time.perf_counter() - start)
@@ -99,10 +108,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=10, help="timed runs per side (10)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per side first (2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the input data (0)")
+    parser.add_argument("--settle", type=float, default=0.2,
+                        help="seconds of idling before each timed run (0.2)")
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     args = parser.parse_args(argv)
-    if args.repeat < 1 or args.warmup < 0:
-        parser.error("--repeat must be >= 1 and --warmup >= 0")
+    if args.repeat < 1 or args.warmup < 0 or args.settle < 0:
+        parser.error("--repeat must be >= 1, --warmup and --settle >= 0")
 
     def wanted(name: str) -> bool:
         return not args.only or any(text in name for text in args.only)
@@ -115,16 +126,18 @@ def main(argv=None) -> int:
 
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; numpy "
           f"{np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); "
-          f"{args.repeat} runs per side after {args.warmup} warm-up runs", flush=True)
+          f"{args.repeat} runs per side after {args.warmup} warm-up runs, each after "
+          f"{args.settle} s idle", flush=True)
     report = {"numpy": np.__version__, "torch": torch.__version__,
               "torch_threads": torch.get_num_threads(), "cores": os.cpu_count(),
-              "repeat": args.repeat, "warmup": args.warmup, "results": []}
+              "repeat": args.repeat, "warmup": args.warmup, "settle_s": args.settle,
+              "results": []}
     if selected:
         width = max(len(w.name) for w in selected)
         print(f"{'workload':<{width}}  {'striate ms':>10}  {'torch ms':>9}  {'ratio':>6}  "
               f"{'striate GFLOP/s':>15}  {'torch GFLOP/s':>13}")
     for work in selected:
-        r = measure(work, args.repeat, args.warmup, args.seed)
+        r = measure(work, args.repeat, args.warmup, args.seed, args.settle)
         report["results"].append(r)
         print(f"{r['name']:<{width}}  {r['striate_s'] * 1e3:>10.1f}  {r['torch_s'] * 1e3:>9.1f}  "
               f"{r['ratio']:>6.2f}  {_fmt(r['striate_gflops'], 15)}  "
@@ -153,8 +166,8 @@ def main(argv=None) -> int:
                   f"{theirs.get('unavailable') or theirs.get('error')}")
 
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
+        with atomic_open(args.json) as f:  # a whole file or none
+            f.write(json.dumps(report, indent=2).encode())
     return 0
 
 
