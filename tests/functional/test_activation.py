@@ -110,6 +110,20 @@ def test_elementwise_non_contiguous(name, rng):
     compare_with_torch(ours, theirs, [x], rng, rtol=1e-7, atol=1e-9)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_of_large_inputs_matches_torch_across_chunks_and_threads(dtype, rng):
+    # More elements than one chunk of `rectify` and than one thread's block, a ragged tail, and
+    # the values the maximum must keep: NaN stays NaN, -inf becomes 0, +inf stays.
+    x = rng.standard_normal((3, 65536 + 77)).astype(dtype)
+    x[0, :3] = [np.nan, -np.inf, np.inf]
+    x[2, -1] = np.nan
+    y = F.relu(x).data
+    assert y.dtype == dtype
+    np.testing.assert_array_equal(y, torch.relu(torch.from_numpy(x)).numpy())
+    strided = x[:, ::3]  # not contiguous
+    np.testing.assert_array_equal(F.relu(strided).data, torch.relu(torch.from_numpy(strided)))
+
+
 def test_kink_derivatives_follow_torch():
     # At the kinks PyTorch picks one side: ReLU 0 at 0, ReLU6 0 at both ends, hardswish's
     # slope x/3 + 1/2 at both ends, hardsigmoid 0 at both ends, ELU alpha at 0.

@@ -71,7 +71,7 @@ import numpy as np
 from .. import _parallel
 from ..arith import conv_geometry, ntuple, transpose_geometry
 from ..tensor import Op, Tensor, as_tensor
-from .activation import relu_gradient
+from .activation import rectify, relu_gradient
 
 __all__ = [
     "conv1d",
@@ -847,7 +847,7 @@ def _add_bias(y: np.ndarray, b: np.ndarray | None, relu: bool = False) -> None:
         if bias is not None:
             part += bias
         if relu:
-            np.maximum(part, 0, out=part)
+            rectify(part, part)
 
     _parallel.by_blocks(finish, rows)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from .._parallel import by_blocks
 from ..tensor import Op, Tensor, as_tensor, unbroadcast
-from .activation import relu_gradient
+from .activation import rectify, relu_gradient
 
 __all__ = [
     "batch_norm",
@@ -96,7 +96,7 @@ def _affine(a: np.ndarray, scale: np.ndarray, shift: np.ndarray | None = None,
         if residual is not None:
             y[rows] += residual[rows]
         if relu:
-            np.maximum(y[rows], 0, out=y[rows])
+            rectify(y[rows], y[rows])
 
     by_blocks(rows_of_y, a)
     return y
