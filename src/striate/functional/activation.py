@@ -78,6 +78,18 @@ def rectify(a: np.ndarray, out: np.ndarray) -> None:
         np.maximum(flat[chunk], zeros[: flat.size - start], out=flat_out[chunk])
 
 
+def channel_rows(a: np.ndarray, *vectors):
+    """a (..., W, C), channels-last, as rows of W*C values (a view when a is C-contiguous), and
+    each per-channel vector (C,) repeated W times to match (None stays None); a 2-D a (N, C)
+    stays as it is. A per-channel map then runs along whole rows: NumPy restarts its loop over
+    a broadcast vector every C values, and on (56*56, 256) float32 a multiply measured 1.4x
+    slower that way, on LeNet-5's 6 channels 3-5x. For the per-channel passes of batch norm and
+    a convolution's bias."""
+    k = a.shape[-2] if a.ndim >= 3 else 1
+    return (a.reshape(-1, k * a.shape[-1]),
+            *(None if v is None else np.tile(v, k) for v in vectors))
+
+
 class ReLU(Op):
     def forward(self, x):
         y = np.empty(x.shape, dtype=x.dtype)  # C-contiguous: `rectify` writes its flat view

@@ -17,7 +17,7 @@ import numpy as np
 
 from .._parallel import by_blocks
 from ..tensor import Op, Tensor, as_tensor, unbroadcast
-from .activation import rectify, relu_gradient
+from .activation import channel_rows, rectify, relu_gradient
 
 __all__ = [
     "batch_norm",
@@ -84,50 +84,56 @@ class Normalize(Op):
 
 def _affine(a: np.ndarray, scale: np.ndarray, shift: np.ndarray | None = None,
             relu: bool = False, residual: np.ndarray | None = None) -> np.ndarray:
-    """a * scale + shift (+ residual) for the (M, C) matrix a, per-channel (C,) scale and shift
-    (None: no shift) and an (M, C) residual (None: none), then max(0, .) if relu, block by
-    block over the threads (`by_blocks`)."""
-    y = np.empty_like(a)
+    """a * scale + shift (+ residual) for channels-last a (..., C), per-channel (C,) scale and
+    shift (None: no shift) and a residual shaped like a (None: none), then max(0, .) if relu,
+    along rows of W*C values (`channel_rows`), block by block over the threads (`by_blocks`)."""
+    rows, scale, shift = channel_rows(a, scale, shift)
+    residual = None if residual is None else residual.reshape(rows.shape)
+    y = np.empty(rows.shape, dtype=a.dtype)
 
-    def rows_of_y(rows):
-        np.multiply(a[rows], scale, out=y[rows])
+    def rows_of_y(block):
+        np.multiply(rows[block], scale, out=y[block])
         if shift is not None:
-            y[rows] += shift
+            y[block] += shift
         if residual is not None:
-            y[rows] += residual[rows]
+            y[block] += residual[block]
         if relu:
-            rectify(y[rows], y[rows])
+            rectify(y[block], y[block])
 
-    by_blocks(rows_of_y, a)
-    return y
+    by_blocks(rows_of_y, rows)
+    return y.reshape(a.shape)
 
 
 class BatchNorm(Op):
-    """Batch normalisation on the (M, C) matrix view of x, M = N * positions.
+    """Batch normalisation of channels-last x, each channel's statistics over the column of
+    the (M, C) matrix view of x, M = N * positions.
 
     The normalisation and the affine map are one per-channel map y = xc * scale + beta, with
     xc = x - mean and scale = gamma * inv_std, so x_hat is never stored: backward rebuilds what
-    it needs from xc. Every per-channel sum is a BLAS product (`_mean`). Training makes five
-    passes over x forward and six backward; evaluation, where the statistics are constants,
-    two: y = x * scale + shift. A residual (a ResNet block's shortcut) is added and the ReLU
-    taken, y = max(0, . + residual), on each block while it is in cache: an add and a ReLU of
-    their own would each read and write all of y again. Backward then routes dy where y > 0
-    first; the residual's gradient is that routed dy.
+    it needs from xc. Every per-channel sum is a BLAS product (`_mean`); the elementwise passes
+    run along rows of W*C values (`channel_rows`). Training makes five passes over x forward
+    and six backward; evaluation, where the statistics are constants, two:
+    y = x * scale + shift. A residual (a ResNet block's shortcut) is added and the ReLU taken,
+    y = max(0, . + residual), on each block while it is in cache: an add and a ReLU of their
+    own would each read and write all of y again. Backward then routes dy where y > 0 first;
+    the residual's gradient is that routed dy.
     """
 
     def forward(self, x, gamma, beta, residual, running_mean, running_var, training, momentum,
                 eps, relu):
-        self.shape, self.training = x.shape, training
-        x = x.reshape(-1, x.shape[-1])  # (M, C)
-        if residual is not None:
-            residual = residual.reshape(x.shape)
+        self.training = training
+        matrix = x.reshape(-1, x.shape[-1])  # (M, C)
         if training:
-            mean = _mean(x, (0,))[0]  # (C,)
-            xc = np.empty_like(x)
-            by_blocks(lambda rows: np.subtract(x[rows], mean, out=xc[rows]), x)
-            var = _mean(xc, (0,), xc)[0]  # (C,), biased: what the batch is normalised with
+            mean = _mean(matrix, (0,))[0]  # (C,)
+            rows, mean_rows = channel_rows(x, mean)
+            xc = np.empty(x.shape, dtype=x.dtype)
+            xc_rows = xc.reshape(rows.shape)
+            by_blocks(lambda block: np.subtract(rows[block], mean_rows, out=xc_rows[block]),
+                      rows)
+            xc_matrix = xc.reshape(matrix.shape)
+            var = _mean(xc_matrix, (0,), xc_matrix)[0]  # (C,), biased: what normalises
             if running_mean is not None:
-                m = x.shape[0]
+                m = matrix.shape[0]
                 running_mean *= 1 - momentum
                 running_mean += momentum * mean
                 running_var *= 1 - momentum
@@ -147,41 +153,43 @@ class BatchNorm(Op):
             y = _affine(x, self.scale, -mean * self.scale if beta is None
                         else beta - mean * self.scale, relu, residual)
         self.y = y if relu and any(self.needs_grad) else None  # ReLU's gradient: where y > 0
-        return y.reshape(self.shape)
+        return y
 
     def backward(self, dy):
-        dy = dy.reshape(-1, dy.shape[-1])  # (M, C)
         if self.y is not None:
             dy = relu_gradient(dy, self.y)
-        m = dy.shape[0]
+        matrix = dy.reshape(-1, dy.shape[-1])  # (M, C)
+        m = matrix.shape[0]
         dx_through_stats = self.training and self.needs_grad[0]
         dx = dgamma = dbeta = None
         if self.needs_grad[2] or dx_through_stats:
-            mean_dy = _mean(dy, (0,))[0]  # (C,)
+            mean_dy = _mean(matrix, (0,))[0]  # (C,)
             dbeta = mean_dy * m if self.needs_grad[2] else None
         if self.needs_grad[1] or dx_through_stats:
-            xc = self.xc if self.training else self.x - self.mean  # (M, C)
-            mean_dy_xc = _mean(dy, (0,), xc)[0]  # (C,)
+            xc = self.xc if self.training else self.x - self.mean  # like x
+            mean_dy_xc = _mean(matrix, (0,), xc.reshape(matrix.shape))[0]  # (C,)
             dgamma = mean_dy_xc * (m * self.inv_std) if self.needs_grad[1] else None
         if dx_through_stats:
             # With dx_hat = dy * gamma, the compact formula of `Normalize.backward`,
             # dx = inv_std * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)),
             # is per channel dx = scale * (dy - mean(dy) - xc * inv_std^2 * mean(dy * xc)).
-            dx = np.empty_like(xc)
-            slope = self.inv_std**2 * mean_dy_xc
+            xc_rows, slope, mean_dy, scale = channel_rows(
+                xc, self.inv_std**2 * mean_dy_xc, mean_dy, self.scale)
+            dy_rows = dy.reshape(xc_rows.shape)
+            dx = np.empty(xc.shape, dtype=xc.dtype)
+            dx_rows = dx.reshape(xc_rows.shape)
 
-            def rows_of_dx(rows):
-                part = dx[rows]
-                np.multiply(xc[rows], slope, out=part)
-                np.subtract(dy[rows], part, out=part)
+            def rows_of_dx(block):
+                part = dx_rows[block]
+                np.multiply(xc_rows[block], slope, out=part)
+                np.subtract(dy_rows[block], part, out=part)
                 part -= mean_dy
-                part *= self.scale
+                part *= scale
 
-            by_blocks(rows_of_dx, dx)
+            by_blocks(rows_of_dx, dx_rows)
         elif self.needs_grad[0]:
             dx = _affine(dy, self.scale)
-        d_residual = dy.reshape(self.shape) if self.needs_grad[3] else None
-        return None if dx is None else dx.reshape(self.shape), dgamma, dbeta, d_residual
+        return dx, dgamma, dbeta, dy if self.needs_grad[3] else None
 
 
 def _channel_vector(op: str, name: str, value, channels: int):
