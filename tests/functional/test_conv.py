@@ -779,3 +779,98 @@ def test_doc_sizes():
         y = F.conv1d(np.zeros((1, size, 1)), np.zeros((k, 1, 1)), stride=s, padding=(p,),
                      dilation=d)
         assert y.shape[1] == math.floor((size + sum(p) - d * (k - 1) - 1) / s) + 1
+
+
+# ===== Winograd F(2x2, 3x3) ====================================================================
+WINOGRAD_CONFIGS = [
+    # batch, (H, W), C_in, C_out, padding, dtype, bias, relu, flip, strided input
+    (2, (9, 7), 3, 4, "same", np.float64, True, False, False, False),
+    (3, (8, 8), 2, 5, "valid", np.float64, False, True, True, False),
+    (1, (5, 6), 4, 3, "full", np.float64, True, True, False, True),
+    (2, (7, 7), 4, 2, ((1, 2), (0, 1)), np.float64, False, False, False, False),
+    (1, (4, 4), 3, 3, ((2, 0), (0, 2)), np.float64, True, False, True, False),
+    (2, (3, 9), 2, 3, ((0, 0), (2, 2)), np.float64, False, False, False, True),
+    (2, (3, 3), 5, 4, 1, np.float64, True, True, False, False),
+    (4, (11, 10), 6, 8, "same", np.float32, True, True, False, False),
+    (1, (13, 5), 8, 6, ((2, 1), (1, 2)), np.float32, False, False, True, True),
+]
+
+
+def _winograd_id(c) -> str:
+    return f"b{c[0]}-{c[1][0]}x{c[1][1]}-{c[2]}to{c[3]}-p{c[4]}-{np.dtype(c[5]).name}".replace(
+        " ", "")
+
+
+@pytest.fixture(params=[(1 << 21, 1), (1, 3)], ids=["pieces-of-samples", "tile-rows-3-threads"])
+def winograd(request, monkeypatch):
+    """Every 2-D 3x3 stride-1 convolution with one group through F(2x2, 3x3), whatever its
+    size (no banded kernels, no Toeplitz matrices), its pieces either whole samples on one
+    thread or one row of tiles each, shared over 3 threads; the calls counted."""
+    from striate import _parallel
+    piece_bytes, threads = request.param
+    monkeypatch.setattr(conv_module, "_WINOGRAD_CHANNELS", 1)
+    monkeypatch.setattr(conv_module, "_SHARED_ROWS", 0)
+    monkeypatch.setattr(conv_module, "_WINOGRAD_BYTES", piece_bytes)
+    monkeypatch.setattr(conv_module, "_BAND_ROW", 0)
+    monkeypatch.setattr(conv_module, "_DENSE_BYTES", 0)
+    monkeypatch.setattr(_parallel, "THREADS", threads)
+    calls = []
+    for name in ("_winograd_forward", "_winograd_weight_grad"):
+        real = getattr(conv_module, name)
+        monkeypatch.setattr(conv_module, name,
+                            lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    return calls
+
+
+@pytest.mark.parametrize("c", WINOGRAD_CONFIGS, ids=_winograd_id)
+def test_winograd_matches_torch(c, winograd, rng):
+    batch, size, c_in, c_out, padding, dtype, bias, relu, flip, strided = c
+    x = _input(rng, (batch, *size, c_in), dtype, strided)
+    w = rng.standard_normal((3, 3, c_in, c_out)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype) if bias else None
+    _, pads = conv_geometry(size, (3, 3), (1, 1), padding, (1, 1))
+    compare_with_torch(
+        lambda x, w, b: F.conv2d(x, w, b, padding=padding, flip=flip, relu=relu),
+        lambda x, w, b: (torch.relu if relu else torch.nn.Identity())(
+            torch_conv(2, x, w, b, 1, pads, 1, 1, flip=flip)),
+        [x, w, b], rng)
+    # forward, dx (a convolution of dy, also 3x3 at stride 1) and dw
+    assert sorted(set(winograd)) == ["_winograd_forward", "_winograd_weight_grad"]
+    assert winograd.count("_winograd_forward") == 2
+
+
+@pytest.mark.parametrize("padding", ["same", ((2, 0), (1, 2))])
+def test_winograd_gradients(padding, winograd, rng):
+    x = rng.standard_normal((2, 5, 6, 3))
+    w = rng.standard_normal((3, 3, 3, 2))
+    b = rng.standard_normal(2)
+    check_gradients(lambda x, w, b: F.conv2d(x, w, b, padding=padding, relu=True), [x, w, b],
+                    rng)
+    assert "_winograd_weight_grad" in winograd
+
+
+def test_winograd_kernel_transform_and_its_adjoint(rng):
+    """U = G w G^T per channel pair, and dw = G^T dU G is its adjoint: <U(w), dU> = <w, dw>."""
+    g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+    w = rng.standard_normal((3, 3, 2, 5))
+    u = conv_module._winograd_kernel(w)
+    np.testing.assert_allclose(u, np.einsum("ai,ijco,bj->abco", g, w, g).reshape(16, 2, 5),
+                               rtol=1e-13)
+    du = rng.standard_normal(u.shape)
+    assert np.isclose(np.sum(u * du), np.sum(w * conv_module._winograd_weights(du)), rtol=1e-12)
+
+
+def test_winograd_is_chosen_for_large_3x3_convolutions(rng):
+    """Without any setting changed: a 64-channel 3x3 convolution over 8,192 output positions
+    takes F(2x2, 3x3), and matches PyTorch in float32 forward and backward."""
+    x = rng.standard_normal((2, 64, 64, 64)).astype(np.float32)
+    w = (rng.standard_normal((3, 3, 64, 64)) / 24).astype(np.float32)
+    g = conv_module._geometry("conv2d", 2, (64, 64), (3, 3), 1, "same", 1)
+    assert conv_module._winograd(g, 2, 64, 64, 1)
+    assert not conv_module._winograd(g, 1, 64, 64, 1)  # 4,096 positions
+    assert not conv_module._winograd(g, 2, 32, 64, 1)
+    _, pads = conv_geometry((64, 64), (3, 3), (1, 1), "same", (1, 1))
+    # dw sums 8,192 products per weight in float32: entries of about 100, rounding to 1e-4
+    compare_with_torch(lambda x, w: F.conv2d(x, w, padding="same"),
+                       lambda x, w: torch_conv(2, x, w, None, 1, pads, 1, 1), [x, w], rng,
+                       atol=1e-3)
