@@ -7,6 +7,10 @@ threads of the run before go to sleep: OpenBLAS's threads spin for about 0.1 s a
 product, libgomp's for a while after each parallel region, and in back-to-back runs they take a
 core from the other library (PyTorch's LeNet-5 step measured 17 ms right after striate's and
 8-10 ms after a pause; striate's 20-22 ms right after PyTorch's, 14-19 ms after a pause).
+The pause ends with `SPIN` seconds of busy-waiting: on the development machine (a VM) the
+cores came back from 0.2 s of idling at about two thirds of their speed (striate's 3x3
+convolution forward 45 ms after 0.05 s of idling, 75 ms after 0.2 s, 47 ms after 0.2 s and
+30 ms of spinning), and each side is timed at full speed.
 
 Then the peak memory (RSS growth) of a ResNet-18 training step in each library, each measured
 in a fresh process, and the machine's float32 GEMM rate next to the rate the 3x3 convolution
@@ -34,12 +38,21 @@ from striate._files import atomic_open
 from .workloads import WORKLOADS, Workload
 
 MEMORY = "resnet18 training step peak memory"
+SPIN = 0.05  # seconds of busy-waiting at the end of each pause
 GEMM = "float32 GEMM rate"
 
 
+def pause(settle: float) -> None:
+    """Idle for `settle` seconds, then busy-wait `SPIN` seconds (none when settle is 0)."""
+    if settle > 0:
+        time.sleep(settle)
+        end = time.perf_counter() + SPIN
+        while time.perf_counter() < end:
+            pass
+
+
 def measure(work: Workload, repeat: int, warmup: int, seed: int, settle: float) -> dict:
-    """Median seconds of each side over `repeat` alternating runs, each after `settle` seconds
-    of idling."""
+    """Median seconds of each side over `repeat` alternating runs, each after a `pause`."""
     ours, theirs = work.build(np.random.default_rng(seed))
     for _ in range(warmup):
         ours()
@@ -49,7 +62,7 @@ def measure(work: Workload, repeat: int, warmup: int, seed: int, settle: float) 
         # Alternate which side goes first too: a run can warm the cache for the next one.
         order = (("striate", ours), ("torch", theirs))
         for side, fn in order if i % 2 == 0 else order[::-1]:
-            time.sleep(settle)
+            pause(settle)
             start = time.perf_counter()
             fn()
             times[side].append(time.perf_counter() - start)
@@ -109,7 +122,8 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs per side first (2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the input data (0)")
     parser.add_argument("--settle", type=float, default=0.2,
-                        help="seconds of idling before each timed run (0.2)")
+                        help="seconds of idling before each timed run, then "
+                             f"{SPIN} s of busy-waiting (0.2)")
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.warmup < 0 or args.settle < 0:
@@ -127,11 +141,11 @@ def main(argv=None) -> int:
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; numpy "
           f"{np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); "
           f"{args.repeat} runs per side after {args.warmup} warm-up runs, each after "
-          f"{args.settle} s idle", flush=True)
+          f"{args.settle} s idle and {SPIN if args.settle else 0} s busy", flush=True)
     report = {"numpy": np.__version__, "torch": torch.__version__,
               "torch_threads": torch.get_num_threads(), "cores": os.cpu_count(),
               "repeat": args.repeat, "warmup": args.warmup, "settle_s": args.settle,
-              "results": []}
+              "spin_s": SPIN if args.settle else 0, "results": []}
     if selected:
         width = max(len(w.name) for w in selected)
         print(f"{'workload':<{width}}  {'striate ms':>10}  {'torch ms':>9}  {'ratio':>6}  "
