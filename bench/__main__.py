@@ -38,8 +38,8 @@ from striate._files import atomic_open
 from .workloads import WORKLOADS, Workload
 
 MEMORY = "resnet18 training step peak memory"
-SPIN = 0.05  # seconds of busy-waiting at the end of each pause
 GEMM = "float32 GEMM rate"
+SPIN = 0.05  # seconds of busy-waiting at the end of each pause
 
 
 def pause(settle: float) -> None:
