@@ -498,6 +498,32 @@ def _gt_rows(a: np.ndarray, out: np.ndarray) -> None:
     np.add(a[3], half, out=out[2])
 
 
+def _bt_rows(d, out) -> None:
+    """out = B^T d along one axis of the tiles: d and out 4 arrays each (a tile's 4 rows, or
+    columns)."""
+    np.subtract(d[0], d[2], out=out[0])
+    np.add(d[1], d[2], out=out[1])
+    np.subtract(d[2], d[1], out=out[2])
+    np.subtract(d[1], d[3], out=out[3])
+
+
+def _at_rows(m, out) -> None:
+    """out = A^T m along one axis of the tiles: m 4 arrays, out 2; each m cut to the leading
+    part that its out covers (the last tiles may be cut by the output's edge)."""
+    for o, (a, b, c), op in ((out[0], (0, 1, 2), np.add), (out[1], (1, 2, 3), np.subtract)):
+        part = tuple(slice(0, size) for size in o.shape)
+        op(m[a][part], m[b][part], out=o)
+        op(o, m[c][part], out=o)
+
+
+def _a_rows(y, out) -> None:
+    """out = A y along one axis of the tiles, the adjoint of `_at_rows`: y 2 arrays, out 4."""
+    np.copyto(out[0], y[0])
+    np.add(y[0], y[1], out=out[1])
+    np.subtract(y[0], y[1], out=out[2])
+    np.negative(y[1], out=out[3])
+
+
 def _winograd_kernel(w: np.ndarray) -> np.ndarray:
     """U = G w G^T for each channel pair: (3, 3, C_in, C_out) -> (16, C_in, C_out)."""
     gw = np.empty((4, *w.shape[1:]), dtype=w.dtype)  # G w
@@ -518,12 +544,21 @@ def _winograd_weights(du: np.ndarray) -> np.ndarray:
     return dw
 
 
+def _tile_geometry(g: _Geometry) -> _Geometry:
+    """g with its output rounded up to whole 2x2 tiles: an extra row or column of outputs,
+    read from one more row or column of end padding (zeros), which no output keeps."""
+    odd = [o % 2 for o in g.out_size]
+    return g._replace(out_size=tuple(o + e for o, e in zip(g.out_size, odd, strict=True)),
+                      pads=tuple((p0, p1 + e) for (p0, p1), e in zip(g.pads, odd, strict=True)))
+
+
 def _winograd_shares(fn, g: _Geometry, n: int, channels: int) -> list:
     """fn(pieces) for each thread's share of the work, each thread on one BLAS thread; the
     results, one per share. The pieces (samples, tile rows) hold transformed tiles on
     `channels` channels that fit `_WINOGRAD_BYTES`: several samples when a sample's fit, else
-    bands of one sample's tile rows (also when there are fewer samples than threads)."""
-    th, tw = ((o + 1) // 2 for o in g.out_size)
+    bands of one sample's tile rows (also when there are fewer samples than threads).
+    g: the `_tile_geometry`."""
+    th, tw = (o // 2 for o in g.out_size)
     row_bytes = 16 * tw * channels * 4  # a row of tiles' transforms in float32
     height = max(1, min(_WINOGRAD_BYTES // row_bytes, th))
     if n < _parallel.THREADS:
@@ -544,30 +579,17 @@ def _winograd_shares(fn, g: _Geometry, n: int, channels: int) -> list:
 def _winograd_input(x: np.ndarray, g: _Geometry, batch: slice, rows: slice,
                     scratch: _Buffers) -> np.ndarray:
     """V = B^T d B for the tiles in tile rows `rows` of samples `batch` of x (N, *in, C):
-    (16, n*h*w', C), h tile rows of w' tiles each. The piece of x is zero-padded first as g
-    says: the 2h + 2 rows and 2w' + 2 columns its tiles cover."""
-    nb, h = batch.stop - batch.start, rows.stop - rows.start
-    tw, c = (g.out_size[1] + 1) // 2, x.shape[-1]
-    xp = scratch.reuse("padded", (nb, 2 * h + 2, 2 * tw + 2, c))
-    xp.fill(0)
-    (p0, _), (q0, _) = g.pads
-    top = 2 * rows.start - p0  # the row of x at the piece's first row
-    lo, hi = max(top, 0), min(top + 2 * h + 2, g.in_size[0])
-    width = min(g.in_size[1], 2 * tw + 2 - q0)  # columns of x the tiles reach
-    if hi > lo:
-        xp[:, lo - top:hi - top, q0:q0 + width] = x[batch, lo:hi, :width]
-    d = [xp[:, r:r + 2 * h:2] for r in range(4)]  # row r of every tile: (n, h, 2w' + 2, C)
-    t = scratch.reuse("rows", (4, nb, h, 2 * tw + 2, c))  # B^T d
-    np.subtract(d[0], d[2], out=t[0])
-    np.add(d[1], d[2], out=t[1])
-    np.subtract(d[2], d[1], out=t[2])
-    np.subtract(d[1], d[3], out=t[3])
-    e = [t[..., j:j + 2 * tw:2, :] for j in range(4)]  # column j of every tile: (4, n, h, w', C)
-    v = scratch.reuse("tiles", (4, 4, nb, h, tw, c))  # (B^T d) B
-    np.subtract(e[0], e[2], out=v[:, 0])
-    np.add(e[1], e[2], out=v[:, 1])
-    np.subtract(e[2], e[1], out=v[:, 2])
-    np.subtract(e[1], e[3], out=v[:, 3])
+    (16, n*h*w', C), h tile rows of w' tiles each; g: the `_tile_geometry`. The piece of x is
+    zero-padded first (`_Buffers.padded`): the 2h + 2 rows and 2w' + 2 columns its tiles
+    cover."""
+    h, tw, c = rows.stop - rows.start, g.out_size[1] // 2, x.shape[-1]
+    piece, inp = _rows(g, 2 * rows.start, 2 * rows.stop)
+    xp = scratch.padded(_split_groups(x[batch, inp], 1), piece)[0][..., 0, :]
+    n = xp.shape[0]
+    t = scratch.reuse("rows", (4, n, h, 2 * tw + 2, c))  # B^T d
+    _bt_rows([xp[:, r:r + 2 * h:2] for r in range(4)], t)  # row r of every tile
+    v = scratch.reuse("tiles", (4, 4, n, h, tw, c))  # (B^T d) B
+    _bt_rows([t[..., j:j + 2 * tw:2, :] for j in range(4)], v.swapaxes(0, 1))  # column j
     return v.reshape(16, -1, c)
 
 
@@ -575,20 +597,9 @@ def _winograd_output(m: np.ndarray, y: np.ndarray, scratch: _Buffers) -> None:
     """y = A^T M A for every tile, m (4, 4, n, h, w', C_out): into y (n, 2h or 2h - 1, 2w' or
     2w' - 1, C_out), whose last row and column of tiles may be cut by the output's edge."""
     s = scratch.reuse("sums", (2, *m.shape[1:]))  # A^T M
-    np.add(m[0], m[1], out=s[0])
-    s[0] += m[2]
-    np.subtract(m[1], m[2], out=s[1])
-    s[1] -= m[3]
-    for r in range(2):
-        for c in range(2):
-            out = y[:, r::2, c::2]
-            a, b, e, f = (s[r, j, :, :out.shape[1], :out.shape[2]] for j in range(4))
-            if c == 0:
-                np.add(a, b, out=out)
-                out += e
-            else:
-                np.subtract(b, e, out=out)
-                out -= f
+    _at_rows(m, s)
+    for r in range(2):  # output row r of every tile, its two columns
+        _at_rows(s[r], (y[:, r::2, 0::2], y[:, r::2, 1::2]))
 
 
 def _winograd_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, y: np.ndarray) -> None:
@@ -596,19 +607,19 @@ def _winograd_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, y: np.ndarray)
     piece by piece: transform the input tiles, 16 products with U, transform back."""
     c_in, c_out = w.shape[-2:]
     u = _winograd_kernel(w)
-    oh = g.out_size[0]
+    oh, gt = g.out_size[0], _tile_geometry(g)
 
     def run(pieces):
         scratch = _Buffers(x.shape, 1, x.dtype)
         for batch, rows in pieces:
-            v = _winograd_input(x, g, batch, rows, scratch)
+            v = _winograd_input(x, gt, batch, rows, scratch)
             m = scratch.reuse("products", (16, v.shape[1], c_out))
             np.matmul(v, u, out=m)
             shape = (4, 4, batch.stop - batch.start, rows.stop - rows.start, -1, c_out)
             _winograd_output(m.reshape(shape),
                              y[batch, 2 * rows.start:min(2 * rows.stop, oh)], scratch)
 
-    _winograd_shares(run, g, x.shape[0], max(c_in, c_out))
+    _winograd_shares(run, gt, x.shape[0], max(c_in, c_out))
 
 
 def _winograd_output_grad(dy: np.ndarray, batch: slice, rows: slice, tw: int,
@@ -622,18 +633,10 @@ def _winograd_output_grad(dy: np.ndarray, batch: slice, rows: slice, tw: int,
     if part.shape[1:3] != dyp.shape[1:3]:
         dyp.fill(0)
     dyp[:, :part.shape[1], :part.shape[2]] = part
-    y0, y1 = dyp[:, 0::2], dyp[:, 1::2]  # (n, h, 2w', C)
     q = scratch.reuse("rows_dy", (4, nb, h, 2 * tw, c))  # A dY
-    np.copyto(q[0], y0)
-    np.add(y0, y1, out=q[1])
-    np.subtract(y0, y1, out=q[2])
-    np.negative(y1, out=q[3])
-    c0, c1 = q[..., 0::2, :], q[..., 1::2, :]  # (4, n, h, w', C)
+    _a_rows((dyp[:, 0::2], dyp[:, 1::2]), q)  # output row 0 and 1 of every tile
     dm = scratch.reuse("tiles_dy", (4, 4, nb, h, tw, c))  # (A dY) A^T
-    np.copyto(dm[:, 0], c0)
-    np.add(c0, c1, out=dm[:, 1])
-    np.subtract(c0, c1, out=dm[:, 2])
-    np.negative(c1, out=dm[:, 3])
+    _a_rows((q[..., 0::2, :], q[..., 1::2, :]), dm.swapaxes(0, 1))  # column 0 and 1
     return dm.reshape(16, -1, c)
 
 
@@ -641,19 +644,19 @@ def _winograd_weight_grad(dy: np.ndarray, x: np.ndarray, g: _Geometry) -> np.nda
     """dw (3, 3, C_in, C_out) of `_winograd_forward`: dU = sum over tiles of V^T dM (16
     products, V the input tiles rebuilt piece by piece), then dw = G^T dU G."""
     c_in, c_out = x.shape[-1], dy.shape[-1]
-    tw = (g.out_size[1] + 1) // 2
+    gt = _tile_geometry(g)
 
     def run(pieces):
         scratch = _Buffers(x.shape, 1, x.dtype)
         du, product = np.zeros((2, 16, c_in, c_out), dtype=x.dtype)
         for batch, rows in pieces:
-            v = _winograd_input(x, g, batch, rows, scratch)
-            dm = _winograd_output_grad(dy, batch, rows, tw, scratch)
+            v = _winograd_input(x, gt, batch, rows, scratch)
+            dm = _winograd_output_grad(dy, batch, rows, gt.out_size[1] // 2, scratch)
             np.matmul(v.transpose(0, 2, 1), dm, out=product)
             du += product
         return du
 
-    return _winograd_weights(_sum(_winograd_shares(run, g, x.shape[0], max(c_in, c_out))))
+    return _winograd_weights(_sum(_winograd_shares(run, gt, x.shape[0], max(c_in, c_out))))
 
 
 # ===== banded kernels: small images, few filters ===============================================
