@@ -128,6 +128,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.warmup < 0 or args.settle < 0:
         parser.error("--repeat must be >= 1, --warmup and --settle >= 0")
+    spin = SPIN if args.settle else 0  # what `pause` busy-waits
 
     def wanted(name: str) -> bool:
         return not args.only or any(text in name for text in args.only)
@@ -141,11 +142,11 @@ def main(argv=None) -> int:
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; numpy "
           f"{np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads); "
           f"{args.repeat} runs per side after {args.warmup} warm-up runs, each after "
-          f"{args.settle} s idle and {SPIN if args.settle else 0} s busy", flush=True)
+          f"{args.settle} s idle and {spin} s busy", flush=True)
     report = {"numpy": np.__version__, "torch": torch.__version__,
               "torch_threads": torch.get_num_threads(), "cores": os.cpu_count(),
               "repeat": args.repeat, "warmup": args.warmup, "settle_s": args.settle,
-              "spin_s": SPIN if args.settle else 0, "results": []}
+              "spin_s": spin, "results": []}
     if selected:
         width = max(len(w.name) for w in selected)
         print(f"{'workload':<{width}}  {'striate ms':>10}  {'torch ms':>9}  {'ratio':>6}  "
