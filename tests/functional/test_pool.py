@@ -519,23 +519,6 @@ def test_non_contiguous_input(rng):
                                F.adaptive_max_pool2d(np.ascontiguousarray(x), (2, 5)).data)
 
 
-def test_views_with_short_runs_are_packed_by_records_of_channels(rng):
-    x = rng.standard_normal((3, 8, 8, 6)).astype(np.float32)
-    short = x[:, :, 1::2]  # runs of 6 channels
-    packed = pool._packed(short)
-    assert packed.flags.c_contiguous and packed.base is None
-    np.testing.assert_array_equal(packed, short)
-    rows = x[:, 1::2]  # runs of whole rows, 8 * 6 values
-    assert pool._packed(rows) is rows
-    channel_strided = np.asfortranarray(x)[:, :, 1::2]  # no record view: copied element-wise
-    assert pool._records(channel_strided) is None
-    np.testing.assert_array_equal(pool._packed(channel_strided), short)
-    target = np.zeros_like(x)
-    pool._copy(target[:, :, ::2], packed)
-    np.testing.assert_array_equal(target[:, :, ::2], short)
-    assert not target[:, :, 1::2].any()
-
-
 @pytest.mark.parametrize("channels", [1, 6, 16, 64])
 def test_lenet_sized_max_pool_matches_torch(channels, rng):
     x = rng.integers(0, 4, (4, 14, 14, channels)).astype(np.float32)  # ties on every scale

@@ -32,6 +32,7 @@ from .. import _parallel
 from .._parallel import over_batch
 from ..arith import conv_geometry, ntuple, resolve_padding
 from ..tensor import Op, Tensor, as_tensor
+from .shape import copy_values, packed
 
 __all__ = [
     "adaptive_avg_pool1d",
@@ -65,12 +66,6 @@ Pads = tuple[tuple[int, int], ...]
 # Input bytes per block of samples that max pooling takes through all its steps before the next
 # block (`MaxPool`): the intermediate results then stay in the (32 MiB, shared) L3 cache.
 _BLOCK_BYTES = 8 << 20
-# Strided views whose contiguous runs are shorter than this (a window offset's view of a map
-# with few channels, along its last spatial axis) are copied to a compact array before the
-# passes that read them, and copies into them go by records of channels (`_records`). NumPy runs
-# each pass along the channel axis alone there: on (128, 28, 28, 6) float32, a maximum of two
-# such views measured 0.7 ms, the record copies of both 0.28 ms and the maximum after them 0.09.
-_SHORT_RUN_BYTES = 128
 
 
 # ===== validation ==============================================================================
@@ -182,45 +177,6 @@ def _is_padded(pads: Pads) -> bool:
     return any(p for pair in pads for p in pair)
 
 
-def _records(a: np.ndarray) -> np.ndarray | None:
-    """a (..., C) as an array (...) of records of C values each, a view, when its channel axis
-    is contiguous (else None): a copy between such views moves one record per element."""
-    if a.strides[-1] != a.itemsize and a.shape[-1] > 1:
-        return None
-    return a.view(np.dtype((np.void, a.shape[-1] * a.itemsize)))[..., 0]
-
-
-def _short_runs(a: np.ndarray) -> bool:
-    """Whether a's contiguous stretches of memory (the run of trailing axes laid out back to
-    back) are shorter than `_SHORT_RUN_BYTES`."""
-    run = a.itemsize
-    for size, stride in zip(reversed(a.shape), reversed(a.strides), strict=True):
-        if size != 1 and stride != run:
-            break
-        run *= size
-    return run < _SHORT_RUN_BYTES
-
-
-def _copy(dst: np.ndarray, src: np.ndarray) -> None:
-    """dst[...] = src, by records of channels (`_records`) where dst or src has short runs."""
-    dst_records, src_records = _records(dst), _records(src)
-    if (_short_runs(dst) or _short_runs(src)) and dst_records is not None and (
-            src_records is not None and src.shape == dst.shape):
-        np.copyto(dst_records, src_records)
-    else:
-        np.copyto(dst, src)
-
-
-def _packed(view: np.ndarray) -> np.ndarray:
-    """view, or a compact copy of it when its runs are short (`_short_runs`), for the passes
-    that read it."""
-    if not _short_runs(view):
-        return view
-    packed = np.empty(view.shape, dtype=view.dtype)
-    _copy(packed, view)
-    return packed
-
-
 def _window_sum(x: np.ndarray, windows: _Windows, spans: list[_Span], weights=None):
     """sum over offsets o of weights[o] * (element o of every window), padding adding nothing:
     (N, *out, C). weights: one per offset in window order, or None for all ones."""
@@ -231,7 +187,7 @@ def _window_sum(x: np.ndarray, windows: _Windows, spans: list[_Span], weights=No
         if not spans[0].full:
             acc.fill(0)
         for i, span in enumerate(spans):
-            view = _packed(xr[span.inp])
+            view = packed(xr[span.inp])
             term = view if weights is None else view * weights[span.index]
             if i == 0 and span.full:
                 np.copyto(acc, term)
@@ -265,7 +221,7 @@ def _scatter(shape, dtype, windows: _Windows, spans: list[_Span],
             dr.fill(0)
         for span, part in zip(spans, parts(rows), strict=True):
             if tiled and span.tile:
-                _copy(dr[span.inp], part)
+                copy_values(dr[span.inp], part)
             else:
                 dr[span.inp] += part
 
@@ -323,7 +279,7 @@ def _max_stage(x: np.ndarray, windows: _Windows, spans: list[_Span], y=None, arg
     def run(rows):
         yr, xr = y[rows], x[rows]
         if first:
-            _copy(yr, xr[spans[0].inp])
+            copy_values(yr, xr[spans[0].inp])
         else:
             yr.fill(-np.inf)
         if track:
@@ -333,7 +289,7 @@ def _max_stage(x: np.ndarray, windows: _Windows, spans: list[_Span], y=None, arg
             better = np.empty(yr.shape, dtype=bool)
             candidate = np.empty_like(arg)
         for span in spans[1:] if first else spans:
-            view, target = _packed(xr[span.inp]), yr[span.out]
+            view, target = packed(xr[span.inp]), yr[span.out]
             if track:
                 # A later offset takes over only when strictly larger, so ties go to the
                 # first (as PyTorch). Offsets come in window order, so the latest take-over
