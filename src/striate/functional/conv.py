@@ -628,11 +628,11 @@ def _winograd_output_grad(dy: np.ndarray, batch: slice, rows: slice, tw: int,
     C_out), the adjoint of `_winograd_output` (outputs past the edge count as zeros):
     (16, n*h*w', C_out). A = [[1, 0], [1, 1], [1, -1], [0, -1]]."""
     nb, h, c = batch.stop - batch.start, rows.stop - rows.start, dy.shape[-1]
-    dyp = scratch.reuse("padded_dy", (nb, 2 * h, 2 * tw, c))
-    part = dy[batch, 2 * rows.start:2 * rows.stop]
-    if part.shape[1:3] != dyp.shape[1:3]:
+    dyp = part = dy[batch, 2 * rows.start:2 * rows.stop]
+    if part.shape[1:3] != (2 * h, 2 * tw):  # tiles cut by the edge: their outside as zeros
+        dyp = scratch.reuse("padded_dy", (nb, 2 * h, 2 * tw, c))
         dyp.fill(0)
-    dyp[:, :part.shape[1], :part.shape[2]] = part
+        dyp[:, :part.shape[1], :part.shape[2]] = part
     q = scratch.reuse("rows_dy", (4, nb, h, 2 * tw, c))  # A dY
     _a_rows((dyp[:, 0::2], dyp[:, 1::2]), q)  # output row 0 and 1 of every tile
     dm = scratch.reuse("tiles_dy", (4, 4, nb, h, tw, c))  # (A dY) A^T

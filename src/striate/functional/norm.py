@@ -211,7 +211,7 @@ def _non_negative(op: str, name: str, value) -> float:
 def _running_stat(name: str, value, channels: int) -> np.ndarray:
     """A running statistic: a floating ndarray of shape (channels,), updated in place."""
     array = value.data if isinstance(value, Tensor) else value
-    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.floating):
+    if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
         raise TypeError(
             f"batch_norm: {name} must be a floating ndarray (it is updated in place), "
             f"got {type(value).__name__}"
