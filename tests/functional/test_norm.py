@@ -197,6 +197,48 @@ def test_batch_norm_non_contiguous(rng):
     )
 
 
+@pytest.mark.parametrize("residual", [False, True], ids=["", "residual"])
+def test_batch_norm_in_blocks_over_the_threads_matches_torch(residual, rng):
+    """A float32 map of 1M values, centred, summed and mapped block by block on both threads,
+    against PyTorch in float64 on the same values: sums over 8192 positions carry float32
+    rounding on both sides (PyTorch's own float32 gradient of gamma differs from its float64
+    one by ~1.6e-6 of the largest), so the reference is exact and the tolerance float32's."""
+    shape = (8, 32, 32, 128)
+    x = (rng.standard_normal(shape) * 2 + 3).astype(np.float32)
+    r = rng.standard_normal(shape).astype(np.float32) if residual else None
+    g, b = (rng.standard_normal(128).astype(np.float32) for _ in range(2))
+    dy = rng.standard_normal(shape).astype(np.float32)
+    ours = [Tensor(a, requires_grad=True) for a in (x, g, b)]
+    y = F.batch_norm(*ours, relu=True, residual=r)
+    y.backward(dy)
+    theirs = [torch.tensor(a, dtype=torch.float64, requires_grad=True) for a in (x, g, b)]
+    expected = tF.relu(channels_last(tF.batch_norm(channels_first(theirs[0]), None, None,
+                                                   *theirs[1:], training=True))
+                       + (0 if r is None else torch.tensor(r, dtype=torch.float64)))
+    expected.backward(torch.tensor(dy, dtype=torch.float64))
+    pairs = [("y", y.data, expected)] + [
+        (f"gradient {i}", o.grad, t.grad)
+        for i, (o, t) in enumerate(zip(ours, theirs, strict=True))]
+    for what, a, t in pairs:
+        t = t.detach().numpy()
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, t, rtol=0, atol=1e-5 * np.abs(t).max(), err_msg=what)
+
+
+def test_batch_norm_eval_gradient_of_gamma_alone_matches_torch(rng):
+    """Fine-tuning with frozen statistics: x constant, only gamma learns."""
+    x = rng.standard_normal((4, 5, 5, 3)) + 2
+    stats = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
+    gamma = Tensor(rng.standard_normal(3), requires_grad=True)
+    y = F.batch_norm(x, gamma, None, *stats, training=False)
+    dy = rng.standard_normal(y.shape)
+    y.backward(dy)
+    gamma_t = torch.tensor(gamma.data, requires_grad=True)
+    tF.batch_norm(channels_first(torch.tensor(x)), *map(torch.tensor, stats), gamma_t,
+                  training=False).backward(channels_first(torch.tensor(dy)))
+    np.testing.assert_allclose(gamma.grad, gamma_t.grad.numpy(), rtol=1e-10)
+
+
 def test_batch_norm_errors():
     x = np.zeros((4, 3))
     with pytest.raises(ValueError, match=r"batch_norm: gamma must have shape \(3,\), got \(4,\)"):
