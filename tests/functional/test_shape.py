@@ -84,14 +84,14 @@ def test_views_with_short_runs_are_packed_by_records_of_channels(rng):
     rows = x[:, 1::2]  # runs of whole rows, 8 * 6 values
     assert shape.packed(rows) is rows
     channel_strided = np.asfortranarray(x)[:, :, 1::2]  # no record view: copied element-wise
-    assert shape._run_axes(channel_strided) == 0
+    assert shape._run(channel_strided) == (0, 0)
     np.testing.assert_array_equal(shape.packed(channel_strided), short)
     target = np.zeros_like(x)
     shape.copy_values(target[:, :, ::2], packed)
     np.testing.assert_array_equal(target[:, :, ::2], short)
     assert not target[:, :, 1::2].any()
     small = rng.standard_normal((4, 6, 2, 3)).astype(np.float32)[:, ::2]  # runs of 2 x 3 values
-    assert shape._run_axes(small) == 2
+    assert shape._run(small) == (2, 24)
     into = np.empty((4, 3, 2, 3), np.float64)  # another dtype: an element-wise cast
     shape.copy_values(into, small)
     np.testing.assert_array_equal(into, small)

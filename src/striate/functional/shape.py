@@ -24,14 +24,15 @@ __all__ = ["pad"]
 SHORT_RUN_BYTES = 128
 
 
-def _run_axes(a: np.ndarray) -> int:
-    """How many trailing axes of a are laid out back to back (0: the last axis is strided)."""
+def _run(a: np.ndarray) -> tuple[int, int]:
+    """How many trailing axes of a are laid out back to back, and the bytes they span: one
+    run of a's memory ((0, 0) when the last axis is strided: no run to copy as a record)."""
     run, axes = a.itemsize, 0
     for size, stride in zip(reversed(a.shape), reversed(a.strides), strict=True):
         if size != 1 and stride != run:
             break
         run, axes = run * size, axes + 1
-    return axes
+    return axes, run if axes else 0
 
 
 def _as_records(a: np.ndarray, axes: int) -> np.ndarray:
@@ -41,24 +42,26 @@ def _as_records(a: np.ndarray, axes: int) -> np.ndarray:
     return a.reshape(*a.shape[:a.ndim - axes], -1).view(record)[..., 0]
 
 
-def _short_runs(a: np.ndarray) -> bool:
-    return math.prod(a.shape[a.ndim - _run_axes(a):]) * a.itemsize < SHORT_RUN_BYTES
+def _short(run_bytes: int) -> bool:
+    return 0 < run_bytes < SHORT_RUN_BYTES
 
 
 def copy_values(dst: np.ndarray, src: np.ndarray) -> None:
     """dst[...] = src (same shape); where either side has short runs (`SHORT_RUN_BYTES`) and
     both the same dtype, one record per run of their common trailing layout."""
-    axes = min(_run_axes(dst), _run_axes(src))
-    if (axes and dst.shape == src.shape and dst.dtype == src.dtype
-            and (_short_runs(dst) or _short_runs(src))):
+    (dst_axes, dst_bytes), (src_axes, src_bytes) = _run(dst), _run(src)
+    if (dst_axes and src_axes and dst.shape == src.shape and dst.dtype == src.dtype
+            and (_short(dst_bytes) or _short(src_bytes))):
+        axes = min(dst_axes, src_axes)
         np.copyto(_as_records(dst, axes), _as_records(src, axes))
     else:
         np.copyto(dst, src)
 
 
 def packed(view: np.ndarray) -> np.ndarray:
-    """view, or a compact copy of it when its runs are short, for the passes that read it."""
-    if not _short_runs(view):
+    """view, or a compact copy of it made by records when its runs are short, for the passes
+    that read it."""
+    if not _short(_run(view)[1]):
         return view
     out = np.empty(view.shape, dtype=view.dtype)
     copy_values(out, view)
