@@ -260,20 +260,25 @@ def _onnx_kernel(w: np.ndarray) -> np.ndarray:
     return w.transpose(n + 1, n, *range(n))
 
 
-def _conv_inputs(g: _Graph, parents, flip: bool = False) -> list[str]:
-    x, w, b = parents
+def _conv_inputs(g: _Graph, x, w, b, flip: bool = False, scale=None) -> list[str]:
+    """x, the kernel and the bias of an ONNX Conv, a per-filter scale folded into the kernel."""
     kernel = g.value(w, "kernel")
     if flip:
         kernel = kernel[(slice(None, None, -1),) * (kernel.ndim - 2)]
+    if scale is not None:  # y = conv(x, w) * scale + b = conv(x, w * scale) + b
+        kernel = kernel * g.value(scale, "scale")
     inputs = [g.name_of(x), g.const(_onnx_kernel(kernel), "weight")]
     return inputs + ([] if b is None else [g.const(g.value(b, "bias"), "bias")])
 
 
 def _conv(g: _Graph, op, parents, out) -> str:
+    x, w, b, scale, residual = parents
     geo = op.geometry  # kernel, stride, dilation and the (start, end) padding it resolved
-    y = g.node("Conv", _conv_inputs(g, parents, op.flip), "conv", kernel_shape=list(geo.kernel),
-               strides=list(geo.stride), dilations=list(geo.dilation), pads=_pads(geo.pads),
-               group=int(op.groups))
+    y = g.node("Conv", _conv_inputs(g, x, w, b, op.flip, scale), "conv",
+               kernel_shape=list(geo.kernel), strides=list(geo.stride),
+               dilations=list(geo.dilation), pads=_pads(geo.pads), group=int(op.groups))
+    if residual is not None:
+        y = g.node("Add", [y, g.name_of(residual)])
     return g.node("Relu", [y]) if op.relu else y
 
 
@@ -284,7 +289,7 @@ def _conv_transpose(g: _Graph, op, parents, out) -> str:
     extra = [i - (s * (o - 1) + d * (k - 1) + 1 - p0 - p1) for i, o, k, s, d, (p0, p1) in
              zip(geo.in_size, geo.out_size, geo.kernel, geo.stride, geo.dilation, geo.pads,
                  strict=True)]
-    return g.node("ConvTranspose", _conv_inputs(g, parents), "convt",
+    return g.node("ConvTranspose", _conv_inputs(g, *parents), "convt",
                   kernel_shape=list(geo.kernel), strides=list(geo.stride),
                   dilations=list(geo.dilation), pads=_pads(geo.pads), output_padding=extra,
                   group=int(op.groups))

@@ -183,6 +183,35 @@ def test_conv_matches_torch(c, path, rng):
     )
 
 
+def torch_finish(y, scale, b, residual, relu):
+    """max(0, y * scale + b + residual) in torch (channels-last y; None: left out)."""
+    y = y if scale is None else y * scale
+    y = y if b is None else y + b
+    y = y if residual is None else y + residual
+    return torch.relu(y) if relu else y
+
+
+@pytest.mark.parametrize("c", CONV_CONFIGS[:40], ids=_id)
+def test_conv_scale_and_residual_match_torch(c, path, rng):
+    """relu(conv(x, w) * scale + b + residual), the map inside the convolution (a batch norm
+    in evaluation and a ResNet shortcut), forward and the gradient of all five inputs."""
+    n, dtype = c["n"], c["dtype"]
+    x = _input(rng, (c["batch"], *c["size"], c["c_in"]), dtype, c["strided_input"])
+    w = rng.standard_normal((*c["kernel"], c["c_in"] // c["groups"], c["c_out"])).astype(dtype)
+    b = rng.standard_normal(c["c_out"]).astype(dtype) if c["bias"] else None
+    scale = rng.standard_normal(c["c_out"]).astype(dtype)
+    out, pads = conv_geometry(c["size"], c["kernel"], c["stride"], c["padding"], c["dilation"])
+    residual = rng.standard_normal((c["batch"], *out, c["c_out"])).astype(dtype)
+    args = dict(stride=c["stride"], dilation=c["dilation"], groups=c["groups"])
+    compare_with_torch(
+        lambda x, w, b, s, r: CONV[n](x, w, b, padding=c["padding"], flip=c["flip"],
+                                      relu=c["relu"], scale=s, residual=r, **args),
+        lambda x, w, b, s, r: torch_finish(
+            torch_conv(n, x, w, None, pads=pads, flip=c["flip"], **args), s, b, r, c["relu"]),
+        [x, w, b, scale, residual], rng,
+    )
+
+
 @pytest.mark.parametrize("c", TRANSPOSE_CONFIGS, ids=_id)
 def test_conv_transpose_matches_torch(c, path, rng):
     n, dtype = c["n"], c["dtype"]
@@ -249,6 +278,11 @@ def test_conv_gradients(n, args, relu, path, rng):
     w = rng.standard_normal((*kernel, 4 // g, 4))
     b = rng.standard_normal(4)
     check_gradients(lambda x, w, b: CONV[n](x, w, b, relu=relu, **args), [x, w, b], rng)
+    # with a scale and a residual: y = relu(conv * scale + b + residual)
+    scale = rng.standard_normal(4)
+    residual = rng.standard_normal(CONV[n](x, w, **args).shape)
+    check_gradients(lambda x, w, b, s, r: CONV[n](x, w, b, relu=relu, scale=s, residual=r,
+                                                  **args), [x, w, b, scale, residual], rng)
 
 
 @pytest.mark.parametrize("n, args", [
@@ -508,6 +542,31 @@ def test_large_sample_is_cut_into_row_bands(rng, monkeypatch, patches_only):
                        lambda x, w: torch_conv(2, x, w, None, (2, 1), pads, 1, 1), [x, w], rng)
 
 
+@pytest.mark.parametrize("n, threads", [(1, 1), (1, 2), (3, 2)])
+def test_map_on_each_piece_of_row_bands(n, threads, rng, monkeypatch, patches_only):
+    """The map inside the convolution runs on each band of output rows as its product ends,
+    one or two threads, one sample or several: every band mapped once."""
+    from striate import _parallel
+    monkeypatch.setattr(conv_module, "_PIECE_BYTES", 2048)  # bands of one output row
+    monkeypatch.setattr(conv_module, "_SHARED_ROWS", 0)  # several samples: split over the pool
+    monkeypatch.setattr(_parallel, "THREADS", threads)
+    monkeypatch.setattr(_parallel, "MIN_PARALLEL_WORK", 0)
+    calls = []
+    real = _parallel.run_all
+    monkeypatch.setattr(_parallel, "run_all", lambda fn, items: calls.append(len(items))
+                        or real(fn, items))
+    x = rng.standard_normal((n, 17, 9, 3))
+    w = rng.standard_normal((3, 3, 3, 40))  # more than _FEW_FILTERS: BLAS's threads at batch 1
+    scale, b = rng.standard_normal(40), rng.standard_normal(40)
+    residual = rng.standard_normal((n, 17, 9, 40))
+    compare_with_torch(
+        lambda x, w, b, s, r: F.conv2d(x, w, b, padding=1, relu=True, scale=s, residual=r),
+        lambda x, w, b, s, r: torch_finish(torch_conv(2, x, w, None, 1, ((1, 1), (1, 1)), 1, 1),
+                                           s, b, r, True),
+        [x, w, b, scale, residual], rng)
+    assert calls[0] == min(n, threads)  # the forward's shares of the batch
+
+
 @pytest.mark.parametrize("c_in, groups, kernel, stride, dilation, padding", [
     (1, 1, (5, 5), (1, 1), (1, 1), 2),  # LeNet's C1
     (3, 1, (7, 7), (2, 2), (1, 1), "same"),  # ResNet's first layer
@@ -735,6 +794,11 @@ def test_error_messages():
         F.conv2d(np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 4)), groups=0)
     with pytest.raises(ValueError, match=r"conv2d: b must have shape \(4,\).*got \(3,\)"):
         F.conv2d(np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 4)), np.zeros(3))
+    with pytest.raises(ValueError, match=r"conv1d: scale must have shape \(4,\).*got \(4, 1\)"):
+        F.conv1d(np.zeros((1, 5, 3)), np.zeros((3, 3, 4)), scale=np.ones((4, 1)))
+    with pytest.raises(ValueError, match=re.escape(
+            "conv2d: residual must have the output's shape (1, 3, 3, 4), got (1, 5, 5, 4)")):
+        F.conv2d(np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 4)), residual=np.zeros((1, 5, 5, 4)))
     with pytest.raises(ValueError, match=r"conv2d: a 5-wide kernel .* larger than the padded"):
         F.conv2d(np.zeros((1, 4, 4, 3)), np.zeros((5, 5, 3, 4)))
     with pytest.raises(ValueError, match=r"conv2d: stride must be >= 1, got 0"):
@@ -814,6 +878,7 @@ def winograd(request, monkeypatch):
     monkeypatch.setattr(conv_module, "_BAND_ROW", 0)
     monkeypatch.setattr(conv_module, "_DENSE_BYTES", 0)
     monkeypatch.setattr(_parallel, "THREADS", threads)
+    monkeypatch.setattr(_parallel, "MIN_PARALLEL_WORK", 0)
     calls = []
     for name in ("_winograd_forward", "_winograd_weight_grad"):
         real = getattr(conv_module, name)
@@ -837,6 +902,25 @@ def test_winograd_matches_torch(c, winograd, rng):
     # forward, dx (a convolution of dy, also 3x3 at stride 1) and dw
     assert sorted(set(winograd)) == ["_winograd_forward", "_winograd_weight_grad"]
     assert winograd.count("_winograd_forward") == 2
+
+
+@pytest.mark.parametrize("c", WINOGRAD_CONFIGS[::2], ids=_winograd_id)
+def test_winograd_scale_and_residual_match_torch(c, winograd, rng):
+    """The map applied to each Winograd piece of the output, as it is finished."""
+    batch, size, c_in, c_out, padding, dtype, bias, relu, flip, strided = c
+    x = _input(rng, (batch, *size, c_in), dtype, strided)
+    w = rng.standard_normal((3, 3, c_in, c_out)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype) if bias else None
+    scale = rng.standard_normal(c_out).astype(dtype)
+    out, pads = conv_geometry(size, (3, 3), (1, 1), padding, (1, 1))
+    residual = rng.standard_normal((batch, *out, c_out)).astype(dtype)
+    compare_with_torch(
+        lambda x, w, b, s, r: F.conv2d(x, w, b, padding=padding, flip=flip, relu=relu, scale=s,
+                                       residual=r),
+        lambda x, w, b, s, r: torch_finish(torch_conv(2, x, w, None, 1, pads, 1, 1, flip=flip),
+                                           s, b, r, relu),
+        [x, w, b, scale, residual], rng)
+    assert "_winograd_forward" in winograd
 
 
 @pytest.mark.parametrize("padding", ["same", ((2, 0), (1, 2))])

@@ -238,3 +238,87 @@ def test_non_contiguous_input_and_batch_of_one(rng):
     x = rng.standard_normal((1, 6, 8, 4))[:, :, ::2, :]  # (1, 6, 4, 4), strided view
     assert not x.flags.c_contiguous
     np.testing.assert_allclose(layer(x).data, layer(np.ascontiguousarray(x)).data, rtol=1e-14)
+
+
+# ===== a convolution and the batch norm after it ==============================================
+def _conv_norm_pair(rng, bias: bool, relu: bool, training: bool):
+    """A Conv2D and a BatchNorm with random weights and running statistics, and the same two
+    layers in torch (float64)."""
+    conv = nn.Conv2D(5, 3, strides=(2, 1), padding=1, use_bias=bias, input_channels=4)
+    norm = nn.BatchNorm(relu=relu, input_channels=5)
+    for layer in (conv, norm):
+        layer.astype(np.float64).train(training)
+    norm.weight.data[:] = rng.standard_normal(5)
+    norm.bias.data[:] = rng.standard_normal(5)
+    norm.running_mean[:] = rng.standard_normal(5)
+    norm.running_var[:] = rng.uniform(0.5, 2, 5)
+    if bias:
+        conv.bias.data[:] = rng.standard_normal(5)
+    t_conv = torch.nn.Conv2d(4, 5, 3, stride=(2, 1), padding=1, bias=bias).double()
+    t_norm = torch.nn.BatchNorm2d(5).double().train(training)
+    with torch.no_grad():
+        t_conv.weight.copy_(torch.from_numpy(conv.weight.data.transpose(3, 2, 0, 1)))
+        if bias:
+            t_conv.bias.copy_(torch.from_numpy(conv.bias.data))
+        t_norm.weight.copy_(torch.from_numpy(norm.weight.data))
+        t_norm.bias.copy_(torch.from_numpy(norm.bias.data))
+        t_norm.running_mean.copy_(torch.from_numpy(norm.running_mean))
+        t_norm.running_var.copy_(torch.from_numpy(norm.running_var))
+    return conv, norm, t_conv, t_norm
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("bias, relu, with_residual", [
+    (False, True, True), (False, True, False), (True, False, True), (True, True, False),
+    (False, False, False)])
+def test_conv_norm_matches_torch(training, bias, relu, with_residual, rng):
+    """nn.conv_norm(conv, norm, x, residual) = relu(norm(conv(x)) + residual), forward and the
+    gradients of x, the residual and every parameter, against torch, in evaluation (the norm
+    inside the convolution) and in training (two layers)."""
+    conv, norm, t_conv, t_norm = _conv_norm_pair(rng, bias, relu, training)
+    x = Tensor(rng.standard_normal((2, 8, 7, 4)), requires_grad=True)
+    residual = Tensor(rng.standard_normal((2, 4, 7, 5)), requires_grad=True)
+    y = nn.conv_norm(conv, norm, x, residual if with_residual else None)
+    assert (type(y.op).__name__ == "Conv") == (not training)  # one op in evaluation
+    xt = torch.tensor(x.data.transpose(0, 3, 1, 2), requires_grad=True)
+    rt = torch.tensor(residual.data.transpose(0, 3, 1, 2), requires_grad=True)
+    yt = t_norm(t_conv(xt)) + (rt if with_residual else 0)
+    yt = torch.relu(yt) if relu else yt
+    np.testing.assert_allclose(y.data, yt.detach().numpy().transpose(0, 2, 3, 1), rtol=1e-12,
+                               atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    y.backward(dy)
+    yt.backward(torch.from_numpy(dy.transpose(0, 3, 1, 2)))
+    pairs = [(x.grad, xt.grad.numpy().transpose(0, 2, 3, 1)),
+             (conv.weight.grad, t_conv.weight.grad.numpy().transpose(2, 3, 1, 0)),
+             (norm.weight.grad, t_norm.weight.grad.numpy()),
+             (norm.bias.grad, t_norm.bias.grad.numpy())]
+    if bias:
+        pairs.append((conv.bias.grad, t_conv.bias.grad.numpy()))
+    if with_residual:
+        pairs.append((residual.grad, rt.grad.numpy().transpose(0, 2, 3, 1)))
+    for ours, theirs in pairs:
+        np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-11)
+    np.testing.assert_allclose(norm.running_mean, t_norm.running_mean.numpy(), rtol=1e-12)
+
+
+def test_conv_norm_runs_both_layers_where_a_hook_watches(rng):
+    """A forward hook on either layer sees what that layer alone makes: then the two run as
+    two layers, also in evaluation; so do a convolution with its own activation and a norm
+    not built yet."""
+    conv, norm, _, _ = _conv_norm_pair(rng, False, True, False)
+    x = rng.standard_normal((1, 6, 5, 4))
+    expected = norm(conv(x)).data
+    seen = {}
+    for layer in (conv, norm):
+        with layer.register_forward_hook(lambda m, inputs, out: seen.update({m: out.data})):
+            y = nn.conv_norm(conv, norm, x)
+        assert type(y.op).__name__ == "BatchNorm"
+        np.testing.assert_allclose(y.data, expected, rtol=1e-12)
+    np.testing.assert_array_equal(seen[conv], conv(x).data)  # before the norm
+    np.testing.assert_array_equal(seen[norm], expected)
+    fresh = nn.BatchNorm(relu=True).astype(np.float64).eval()
+    assert type(nn.conv_norm(conv, fresh, x).op).__name__ == "BatchNorm"
+    assert type(nn.conv_norm(conv, fresh, x).op).__name__ == "Conv"  # built by the first call
+    activated = nn.Conv2D(5, 3, activation="tanh", input_channels=4).astype(np.float64)
+    assert type(nn.conv_norm(activated, norm, x).op).__name__ == "BatchNorm"

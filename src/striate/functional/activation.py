@@ -90,6 +90,64 @@ def channel_rows(a: np.ndarray, *vectors):
             *(None if v is None else np.tile(v, k) for v in vectors))
 
 
+class ChannelMap:
+    """out = max(0, x * scale + shift + residual) for channels-last arrays (..., C): per-channel
+    scale and shift (C,) (None: 1 and 0), a residual shaped like out (None: none), the maximum
+    only if relu. The finishing pass of a convolution (its bias, and in evaluation the batch
+    norm that follows it) and of a batch norm, along rows of W*C values (`channel_rows`).
+
+    `map(x, out, index)` maps one piece, out[index], while it is in cache (a convolution calls
+    it on each piece of its output right after that piece's product); `map.over(x, out)` maps
+    all of out, block by block over the threads (`by_blocks`), `map.new(x)` into a new array.
+    x may be out itself (in place).
+    """
+
+    def __init__(self, scale=None, shift=None, residual=None, relu: bool = False):
+        self.scale, self.shift, self.residual, self.relu = scale, shift, residual, relu
+        self._tiled: dict[int, tuple] = {}  # scale and shift repeated k times, by k
+
+    def __call__(self, x: np.ndarray, out: np.ndarray, index=Ellipsis) -> None:
+        """out[index] = the map of x[index]; index: slices of the leading axes along which
+        out[index] is C-contiguous (a batch, a band of rows)."""
+        residual = None if self.residual is None else self.residual[index]
+        self._rows(x[index], out[index], residual, x is out)
+
+    def new(self, x: np.ndarray) -> np.ndarray:
+        """A new array: the map of x."""
+        out = np.empty(x.shape, dtype=x.dtype)
+        self.over(x, out)
+        return out
+
+    def over(self, x: np.ndarray, out: np.ndarray) -> None:
+        """All of out (C-contiguous) = the map of x."""
+        def lead(a):  # (..., W, C) -> (M, W, C): blocks of whole rows along the first axis
+            return a.reshape(-1, *a.shape[-2:]) if a.ndim >= 3 else a
+
+        xs, outs = lead(x), lead(out)
+        res = None if self.residual is None else lead(self.residual)
+        by_blocks(lambda block: self._rows(xs[block], outs[block],
+                                           None if res is None else res[block], x is out),
+                  outs)
+
+    def _rows(self, x, out, residual, in_place: bool) -> None:
+        k = out.shape[-2] if out.ndim >= 3 else 1
+        tiled = self._tiled.get(k)
+        if tiled is None:  # two threads may both make it: the same values either way
+            tiled = self._tiled[k] = channel_rows(out[:0], self.scale, self.shift)[1:]
+        scale, shift = tiled
+        rows = out.reshape(-1, k * out.shape[-1])
+        if scale is not None:
+            np.multiply(x.reshape(rows.shape), scale, out=rows)
+        elif not in_place:
+            np.copyto(rows, x.reshape(rows.shape))
+        if shift is not None:
+            rows += shift
+        if residual is not None:
+            rows += residual.reshape(rows.shape)
+        if self.relu:
+            rectify(rows, rows)
+
+
 class ReLU(Op):
     def forward(self, x):
         y = np.empty(x.shape, dtype=x.dtype)  # C-contiguous: `rectify` writes its flat view

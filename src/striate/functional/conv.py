@@ -78,7 +78,7 @@ import numpy as np
 from .. import _parallel
 from ..arith import conv_geometry, ntuple, transpose_geometry
 from ..tensor import Op, Tensor, as_tensor
-from .activation import channel_rows, rectify, relu_gradient
+from .activation import ChannelMap, relu_gradient
 
 __all__ = [
     "conv1d",
@@ -602,9 +602,11 @@ def _winograd_output(m: np.ndarray, y: np.ndarray, scratch: _Buffers) -> None:
         _at_rows(s[r], (y[:, r::2, 0::2], y[:, r::2, 1::2]))
 
 
-def _winograd_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, y: np.ndarray) -> None:
+def _winograd_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, y: np.ndarray,
+                      finish: ChannelMap | None = None) -> None:
     """y (N, *out, C_out) of the 3x3 convolution of x (N, *in, C_in) with w by F(2x2, 3x3),
-    piece by piece: transform the input tiles, 16 products with U, transform back."""
+    piece by piece: transform the input tiles, 16 products with U, transform back, then
+    finish that piece of y if given."""
     c_in, c_out = w.shape[-2:]
     u = _winograd_kernel(w)
     oh, gt = g.out_size[0], _tile_geometry(g)
@@ -616,8 +618,10 @@ def _winograd_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, y: np.ndarray)
             m = scratch.reuse("products", (16, v.shape[1], c_out))
             np.matmul(v, u, out=m)
             shape = (4, 4, batch.stop - batch.start, rows.stop - rows.start, -1, c_out)
-            _winograd_output(m.reshape(shape),
-                             y[batch, 2 * rows.start:min(2 * rows.stop, oh)], scratch)
+            out = (batch, slice(2 * rows.start, min(2 * rows.stop, oh)))
+            _winograd_output(m.reshape(shape), y[out], scratch)
+            if finish is not None:
+                finish(y, y, out)
 
     _winograd_shares(run, gt, x.shape[0], max(c_in, c_out))
 
@@ -756,25 +760,40 @@ def _is_depthwise(x_shape, groups: int) -> bool:
     return groups > 1 and groups == x_shape[-1]
 
 
-def _conv_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, groups: int) -> np.ndarray:
-    """y (N, *out, C_out) of the cross-correlation of x (N, *in, C_in) with w."""
+def _conv_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, groups: int,
+                  finish: ChannelMap | None = None) -> np.ndarray:
+    """y (N, *out, C_out) of the cross-correlation of x (N, *in, C_in) with w, then finish(y)
+    in place if given: on each piece of y right after its product, while it is in cache
+    (im2col and Winograd), or over all of y at the end (the other ways)."""
     n, c_out = x.shape[0], w.shape[-1]
     crop = _crop(g)
     if crop is not None:
-        return _conv_forward(x, w[crop[1]], crop[0], groups)
+        return _conv_forward(x, w[crop[1]], crop[0], groups, finish)
     if _dense(g, x.shape[-1], c_out, groups):
-        y = x.reshape(n, -1) @ _band_kernel(w, g, len(g.kernel))
-        return y.reshape(n, *g.out_size, c_out)
-    if _banded(g, x.shape[-1], c_out, groups):
+        y = (x.reshape(n, -1) @ _band_kernel(w, g, len(g.kernel))).reshape(n, *g.out_size, c_out)
+    elif _banded(g, x.shape[-1], c_out, groups):
         y = _conv_forward(_as_rows(x), _band_kernel(w, g), _lead(g), 1)
-        return y.reshape(n, *g.out_size, c_out)
-    y = np.empty((n, *g.out_size, c_out), dtype=x.dtype)
-    if _is_depthwise(x.shape, groups):
+        y = y.reshape(n, *g.out_size, c_out)
+    elif _is_depthwise(x.shape, groups):
+        y = np.empty((n, *g.out_size, c_out), dtype=x.dtype)
         _depthwise_forward(x, w, g, y)
+    elif _winograd(g, n, x.shape[-1], c_out, groups):
+        y = np.empty((n, *g.out_size, c_out), dtype=x.dtype)
+        _winograd_forward(x, w, g, y, finish)
         return y
-    if _winograd(g, n, x.shape[-1], c_out, groups):
-        _winograd_forward(x, w, g, y)
+    else:
+        y = np.empty((n, *g.out_size, c_out), dtype=x.dtype)
+        _im2col_forward(x, w, g, groups, y, finish)
         return y
+    if finish is not None:
+        finish.over(y, y)
+    return y
+
+
+def _im2col_forward(x, w, g: _Geometry, groups: int, y, finish: ChannelMap | None) -> None:
+    """y = the convolution of x with w, piece by piece: the patches of each piece copied into
+    cache-sized buffers, one product per group, then finish on that piece of y if given."""
+    n, c_out = x.shape[0], w.shape[-1]
     xg = _split_groups(x, groups)
     wg = _group_weights(w, groups)
     item = x.dtype.itemsize * math.prod(g.kernel) * x.shape[-1]
@@ -785,11 +804,12 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, groups: int) -> np
             cols = _patch_matrix(xg[p.batch, p.inp], p.geometry, groups, buffers)
             out = y[p.batch, p.out].reshape(-1, groups, c_out // groups).transpose(1, 0, 2)
             _grouped_matmul(cols, wg, out)
+            if finish is not None:
+                finish(y, y, (p.batch, p.out))
 
     copy = 0 if g.pointwise else n * math.prod(g.out_size) * item
     _over_batch(run, n, w.shape, groups, copy, y.size * math.prod(g.kernel),
                 n * math.prod(g.out_size))
-    return y
 
 
 def _adjoint_geometry(g: _Geometry) -> _Geometry | None:
@@ -1072,51 +1092,47 @@ def _channel_sum(dy: np.ndarray) -> np.ndarray:
     return np.ones(rows.shape[0], dtype=dy.dtype) @ rows
 
 
-def _add_bias(y: np.ndarray, b: np.ndarray | None, relu: bool = False) -> None:
-    """y (N, *out, C) += b (C,) (None: no bias), then y = max(0, y) if relu, in place, block by
-    block over the threads (`by_blocks`), the ReLU on each block while it is in cache, along
-    whole rows of the last two axes (`channel_rows`). y: a fresh result, contiguous, so that
-    the rows are a view."""
-    assert y.flags.c_contiguous
-    rows, bias = channel_rows(y, b)
-
-    def finish(block):
-        part = rows[block]
-        if bias is not None:
-            part += bias
-        if relu:
-            rectify(part, part)
-
-    _parallel.by_blocks(finish, rows)
-
-
 # ===== ops =====================================================================================
 class Conv(Op):
-    def forward(self, x, w, b, geometry, groups, flip, relu):
+    """y = relu(conv(x, w) * scale + b + residual): the convolution and, on each piece of its
+    output while it is in cache, the per-channel map that follows it (`ChannelMap`): its bias,
+    in evaluation a batch norm's scale and shift, a ResNet block's shortcut, the ReLU."""
+
+    def forward(self, x, w, b, scale, residual, geometry, groups, flip, relu):
         n = len(geometry.kernel)
         if flip:
             w = _flip(w, n)
         self.geometry, self.groups, self.flip, self.relu = geometry, groups, flip, relu
+        self.scale = scale
         self.x_shape, self.w_shape = x.shape, w.shape
         # dw rebuilds the patches from x piece by piece (all of them at once would take K times
-        # the memory of x); dx needs only w.
-        self.x = x if self.needs_grad[1] else None
-        self.w = w if self.needs_grad[0] else None
-        y = _conv_forward(x, w, geometry, groups)
-        if b is not None or relu:
-            _add_bias(y, b, relu)
+        # the memory of x); dx needs only w; dscale recomputes conv(x, w), so needs both.
+        need_dx, need_dw, _, need_dscale, _ = self.needs_grad
+        self.x = x if need_dw or need_dscale else None
+        self.w = w if need_dx or need_dscale else None
+        finish = (ChannelMap(scale, b, residual, relu)
+                  if any(a is not None for a in (scale, b, residual)) or relu else None)
+        y = _conv_forward(x, w, geometry, groups, finish)
         self.y = y if relu and any(self.needs_grad) else None  # ReLU's gradient: where y > 0
         return y
 
     def backward(self, dy):
         if self.y is not None:
             dy = relu_gradient(dy, self.y)
-        need_dx, need_dw, need_db = self.needs_grad
-        dx, dw = _conv_backward(dy, self.x, self.w, self.geometry, self.groups, self.x_shape,
+        need_dx, need_dw, need_db, need_dscale, need_dresidual = self.needs_grad
+        dscale = None
+        if need_dscale:  # sum over positions of conv(x, w) * dy, per channel
+            z = _conv_forward(self.x, self.w, self.geometry, self.groups)
+            dscale = np.einsum("ij,ij->j", z.reshape(-1, z.shape[-1]),
+                               dy.reshape(-1, z.shape[-1]))
+        dz = dy if self.scale is None or not (need_dx or need_dw) else ChannelMap(
+            self.scale).new(dy)
+        dx, dw = _conv_backward(dz, self.x, self.w, self.geometry, self.groups, self.x_shape,
                                 self.w_shape, need_dx, need_dw)
         if dw is not None and self.flip:
             dw = _flip(dw, len(self.geometry.kernel)).copy()
-        return dx, dw, _channel_sum(dy) if need_db else None
+        return (dx, dw, _channel_sum(dy) if need_db else None, dscale,
+                dy if need_dresidual else None)
 
 
 class ConvTranspose(Op):
@@ -1132,7 +1148,7 @@ class ConvTranspose(Op):
         y_shape = (x.shape[0], *geometry.in_size, c_in)
         y, _ = _conv_backward(x, None, w, geometry, groups, y_shape, w.shape, True, False)
         if b is not None:
-            _add_bias(y, b)
+            ChannelMap(shift=b).over(y, y)
         return y
 
     def backward(self, dy):
@@ -1194,12 +1210,13 @@ def _check_groups(op: str, groups) -> int:
     return int(groups)
 
 
-def _check_bias(op: str, b, shape: tuple[int, ...], dtype, what: str):
+def _check_bias(op: str, b, shape: tuple[int, ...], dtype, what: str, name: str = "b"):
+    """b (or another per-output argument `name`) as a Tensor of x's dtype, or None."""
     if b is None:
         return None
     b = as_tensor(b)
     if b.shape != shape:
-        raise ValueError(f"{op}: b must have shape {shape} ({what}), got {b.shape}")
+        raise ValueError(f"{op}: {name} must have shape {shape} ({what}), got {b.shape}")
     return b if b.dtype == dtype else b.astype(dtype)
 
 
@@ -1249,14 +1266,25 @@ def _geometry(op: str, n: int, in_size, kernel, stride, padding, dilation, stric
 
 
 # ===== public functions ========================================================================
-def _conv(op, n, x, w, b, stride, padding, dilation, groups, flip, strict, relu) -> Tensor:
+def _conv(op, n, x, w, b, stride, padding, dilation, groups, flip, strict, relu, scale,
+          residual) -> Tensor:
     x, w, b, groups = _check_conv(op, n, x, w, b, groups)
     g = _geometry(op, n, x.shape[1:-1], w.shape[:n], stride, padding, dilation, strict)
-    return Conv.apply(x, w, b, geometry=g, groups=groups, flip=bool(flip), relu=bool(relu))
+    scale = _check_bias(op, scale, (w.shape[-1],), x.dtype,
+                        f"one per output channel of kernel shape {w.shape}", name="scale")
+    if residual is not None:
+        residual = as_tensor(residual)
+        y_shape = (x.shape[0], *g.out_size, w.shape[-1])
+        if residual.shape != y_shape:
+            raise ValueError(f"{op}: residual must have the output's shape {y_shape}, got "
+                             f"{residual.shape}")
+        residual = residual if residual.dtype == x.dtype else residual.astype(x.dtype)
+    return Conv.apply(x, w, b, scale, residual, geometry=g, groups=groups, flip=bool(flip),
+                      relu=bool(relu))
 
 
 def conv1d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=False,
-           strict=False, relu=False) -> Tensor:
+           strict=False, relu=False, scale=None, residual=None) -> Tensor:
     """1-D cross-correlation of a batch of sequences with a bank of filters (true convolution,
     the kernel reversed, if flip).
 
@@ -1267,17 +1295,20 @@ def conv1d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=F
     Returns (N, L_out, C_out), L_out = floor((L + p0 + p1 - d*(kL-1) - 1) / s) + 1.
     padding: 'valid' | 'same' | 'full' | int | (int,) | ((start, end),). strict=True rejects a
     stride that leaves the last inputs unused. relu=True returns max(0, y), taken in the pass
-    that adds the bias (a ReLU of its own would read and write all of y again).
+    that adds the bias (a ReLU of its own would read and write all of y again). scale (C_out,)
+    and residual (the output's shape), each optional, make it max(0, y' * scale + b +
+    residual), y' the convolution, in that pass too: a batch norm in evaluation is a scale and
+    a shift (`nn.Conv1D(norm=...)`), a residual a ResNet block's shortcut.
 
     >>> conv1d(np.zeros((2, 100, 3)), np.zeros((5, 3, 8)), stride=2).shape
     (2, 48, 8)
     """
     return _conv("conv1d", 1, x, w, b, stride, padding, dilation, groups, flip, strict,
-                 relu)
+                 relu, scale, residual)
 
 
 def conv2d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=False,
-           strict=False, relu=False) -> Tensor:
+           strict=False, relu=False, scale=None, residual=None) -> Tensor:
     """2-D cross-correlation of a batch of images with a bank of filters (true convolution, the
     kernel flipped along both axes, if flip).
 
@@ -1288,17 +1319,18 @@ def conv2d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=F
     Returns (N, H_out, W_out, C_out), H_out = floor((H + pH0 + pH1 - dH*(kH-1) - 1) / sH) + 1,
     W_out likewise. padding: 'valid' | 'same' (TensorFlow: H_out = ceil(H / sH)) | 'full' | int
     | (pH, pW) | ((pH0, pH1), (pW0, pW1)). groups == C_in is depthwise convolution. relu=True
-    returns max(0, y), in the pass that adds the bias.
+    returns max(0, y), in the pass that adds the bias; scale (C_out,) and residual (the
+    output's shape) make it max(0, y' * scale + b + residual) there (`conv1d`).
 
     >>> conv2d(np.zeros((2, 8, 8, 3)), np.zeros((3, 3, 3, 4)), padding="same").shape
     (2, 8, 8, 4)
     """
     return _conv("conv2d", 2, x, w, b, stride, padding, dilation, groups, flip, strict,
-                 relu)
+                 relu, scale, residual)
 
 
 def conv3d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=False,
-           strict=False, relu=False) -> Tensor:
+           strict=False, relu=False, scale=None, residual=None) -> Tensor:
     """3-D cross-correlation of a batch of volumes (video, CT) with a bank of filters (true
     convolution if flip).
 
@@ -1307,13 +1339,14 @@ def conv3d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=F
 
     x: (N, D, H, W, C_in); w: (kD, kH, kW, C_in/groups, C_out); b: (C_out,) or None.
     Returns (N, D_out, H_out, W_out, C_out), each O = floor((I + p0 + p1 - d*(k-1) - 1) / s) + 1.
-    relu=True returns max(0, y), in the pass that adds the bias.
+    relu=True returns max(0, y), in the pass that adds the bias; scale and residual as
+    `conv1d`.
 
     >>> conv3d(np.zeros((1, 16, 32, 32, 3)), np.zeros((3, 3, 3, 3, 8)), padding=1).shape
     (1, 16, 32, 32, 8)
     """
     return _conv("conv3d", 3, x, w, b, stride, padding, dilation, groups, flip, strict,
-                 relu)
+                 relu, scale, residual)
 
 
 def _conv_transpose(op, n, x, w, b, stride, padding, output_padding, dilation, groups) -> Tensor:

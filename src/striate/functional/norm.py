@@ -17,7 +17,7 @@ import numpy as np
 
 from .._parallel import by_blocks
 from ..tensor import Op, Tensor, as_tensor, unbroadcast
-from .activation import channel_rows, rectify, relu_gradient
+from .activation import ChannelMap, channel_rows, relu_gradient
 
 __all__ = [
     "batch_norm",
@@ -82,28 +82,6 @@ class Normalize(Op):
         return dx, dgamma, dbeta
 
 
-def _affine(a: np.ndarray, scale: np.ndarray, shift: np.ndarray | None = None,
-            relu: bool = False, residual: np.ndarray | None = None) -> np.ndarray:
-    """a * scale + shift (+ residual) for channels-last a (..., C), per-channel (C,) scale and
-    shift (None: no shift) and a residual shaped like a (None: none), then max(0, .) if relu,
-    along rows of W*C values (`channel_rows`), block by block over the threads (`by_blocks`)."""
-    rows, scale, shift = channel_rows(a, scale, shift)
-    residual = None if residual is None else residual.reshape(rows.shape)
-    y = np.empty(rows.shape, dtype=a.dtype)
-
-    def rows_of_y(block):
-        np.multiply(rows[block], scale, out=y[block])
-        if shift is not None:
-            y[block] += shift
-        if residual is not None:
-            y[block] += residual[block]
-        if relu:
-            rectify(y[block], y[block])
-
-    by_blocks(rows_of_y, rows)
-    return y.reshape(a.shape)
-
-
 class BatchNorm(Op):
     """Batch normalisation of channels-last x, each channel's statistics over the column of
     the (M, C) matrix view of x, M = N * positions.
@@ -146,12 +124,12 @@ class BatchNorm(Op):
         self.scale = self.inv_std if gamma is None else gamma * self.inv_std  # (C,)
         if training:
             self.xc = xc
-            y = _affine(xc, self.scale, beta, relu, residual)
+            y = ChannelMap(self.scale, beta, residual, relu).new(xc)
         else:
             # x - mean is needed only for the gradient of gamma: keep x and the mean for it.
             self.x, self.mean = (x, mean) if self.needs_grad[1] else (None, None)
-            y = _affine(x, self.scale, -mean * self.scale if beta is None
-                        else beta - mean * self.scale, relu, residual)
+            shift = -mean * self.scale if beta is None else beta - mean * self.scale
+            y = ChannelMap(self.scale, shift, residual, relu).new(x)
         self.y = y if relu and any(self.needs_grad) else None  # ReLU's gradient: where y > 0
         return y
 
@@ -188,7 +166,7 @@ class BatchNorm(Op):
 
             by_blocks(rows_of_dx, dx_rows)
         elif self.needs_grad[0]:
-            dx = _affine(dy, self.scale)
+            dx = ChannelMap(self.scale).new(dy)
         return dx, dgamma, dbeta, dy if self.needs_grad[3] else None
 
 

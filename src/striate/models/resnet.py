@@ -5,7 +5,8 @@ channels; the first block of stages 2-4 halves the resolution), global average p
 dense layer. Blocks compute y = relu(f(x) + shortcut(x)); the shortcut is the identity, or a
 1x1 convolution + batch norm where the shape changes. Each ReLU that follows a batch norm runs
 inside it (`nn.BatchNorm(relu=True)`), and so does the add of the shortcut at the end of a
-block (`bn(out, identity)`), saving passes over the activations. ResNet-18/34
+block, saving passes over the activations; in evaluation the batch norm itself runs inside the
+convolution before it (`nn.conv_norm`), on each piece of its output. ResNet-18/34
 stack BasicBlocks (two 3x3 convolutions), ResNet-50/101/152 Bottlenecks (1x1 reduce, 3x3, 1x1
 expand by 4) with the stride on the 3x3 ("ResNet v1.5", as torchvision).
 https://arxiv.org/abs/1512.03385
@@ -63,7 +64,7 @@ def batch_norm(channels: int, relu: bool = False) -> nn.BatchNorm:
 
 class BasicBlock(nn.Module):
     """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)): two 3x3 convolutions; bn2 adds
-    the shortcut and takes the ReLU in its own pass."""
+    the shortcut and takes the ReLU in its own pass (`nn.conv_norm`)."""
 
     expansion = 1
 
@@ -76,17 +77,18 @@ class BasicBlock(nn.Module):
         self.downsample = downsample
 
     def forward(self, x):
-        out = self.conv2(self.bn1(self.conv1(x)))
+        out = nn.conv_norm(self.conv1, self.bn1, x)
         identity = x if self.downsample is None else self.downsample(x)
-        return self.bn2(out, identity)  # relu(bn2(out) + identity)
+        return nn.conv_norm(self.conv2, self.bn2, out, identity)  # relu(bn2(.) + identity)
 
 
 class Bottleneck(nn.Module):
     """1x1 reduce, 3x3 (carrying the stride), 1x1 expand to 4x channels, plus the shortcut.
 
-    bn3 adds the shortcut and takes the ReLU in its own pass. With `se_reduction`, an
-    `nn.SqueezeExcitation` (attribute `se`, squeezing to C / se_reduction channels) rescales
-    the branch between bn3 and the add (SE-ResNet), which then take passes of their own.
+    bn3 adds the shortcut and takes the ReLU in its own pass (`nn.conv_norm`). With
+    `se_reduction`, an `nn.SqueezeExcitation` (attribute `se`, squeezing to C / se_reduction
+    channels) rescales the branch between bn3 and the add (SE-ResNet), which then take passes
+    of their own.
     """
 
     expansion = 4
@@ -108,11 +110,11 @@ class Bottleneck(nn.Module):
             self.relu = nn.ReLU()
 
     def forward(self, x):
-        out = self.conv3(self.bn2(self.conv2(self.bn1(self.conv1(x)))))
+        out = nn.conv_norm(self.conv2, self.bn2, nn.conv_norm(self.conv1, self.bn1, x))
         identity = x if self.downsample is None else self.downsample(x)
         if self.se is None:
-            return self.bn3(out, identity)  # relu(bn3(out) + identity)
-        return self.relu(self.se(self.bn3(out)) + identity)
+            return nn.conv_norm(self.conv3, self.bn3, out, identity)  # relu(bn3(.) + identity)
+        return self.relu(self.se(nn.conv_norm(self.conv3, self.bn3, out)) + identity)
 
 
 class ResNet(nn.Module):
@@ -147,7 +149,7 @@ class ResNet(nn.Module):
         self.default_input_shape = (224, 224, in_channels)
 
     def forward(self, x):
-        x = self.maxpool(self.bn1(self.conv1(x)))
+        x = self.maxpool(nn.conv_norm(self.conv1, self.bn1, x))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(self.flatten(self.avgpool(x)))
 

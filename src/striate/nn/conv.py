@@ -19,6 +19,7 @@ from ..arith import PADDING_WORDS, conv_geometry, ntuple, resolve_padding
 from . import init
 from .activation import get_activation
 from .module import Module, format_args
+from .norm import BatchNorm
 
 __all__ = [
     "Conv1D",
@@ -31,6 +32,7 @@ __all__ = [
     "LocallyConnected1D",
     "LocallyConnected2D",
     "SeparableConv2D",
+    "conv_norm",
 ]
 
 _LAYOUTS = {1: "(N, L, C)", 2: "(N, H, W, C)", 3: "(N, D, H, W, C)"}
@@ -165,10 +167,13 @@ class _Conv(_ConvBase):
         self._input(x)
         # A ReLU is taken inside the convolution, in the pass that adds the bias.
         relu = self._activation is F.relu
-        y = self._function(x, self.weight, self.bias, stride=self.strides, padding=self.padding,
-                           dilation=self.dilation_rate, groups=self.groups, flip=self.flip,
-                           relu=relu)
+        y = self._convolve(x, self.bias, relu)
         return y if relu else self._activate(y)
+
+    def _convolve(self, x, bias, relu: bool, scale=None, residual=None):
+        return self._function(x, self.weight, bias, stride=self.strides, padding=self.padding,
+                              dilation=self.dilation_rate, groups=self.groups, flip=self.flip,
+                              relu=relu, scale=scale, residual=residual)
 
     def extra_repr(self) -> str:
         return format_args(
@@ -176,6 +181,31 @@ class _Conv(_ConvBase):
             self._common_repr() + [("groups", self.groups, 1)] + self._tail_repr()
             + [("flip", self.flip, False)],
         )
+
+
+def conv_norm(conv: _Conv, norm: BatchNorm, x, residual=None):
+    """norm(conv(x), residual): a convolution layer, then the BatchNorm after it (with its ReLU,
+    and a residual added before it: `BatchNorm`).
+
+    In evaluation, where norm's statistics are constants, norm is a per-channel scale and shift
+    (`BatchNorm.evaluation_map`), applied inside the convolution with the ReLU and the residual
+    on each piece of the output while it is in cache (`F.conv2d`'s scale and residual): a
+    batch norm of its own would read and write all of the output again. That needs a built
+    norm on conv's filters, no activation on conv and no forward hook on either layer (a hook
+    would see other values); otherwise, and in training, it is the two calls.
+
+    >>> conv, norm = Conv2D(4, 3, use_bias=False), BatchNorm(relu=True)
+    >>> conv_norm(conv, norm, np.ones((1, 5, 5, 2))).shape
+    (1, 3, 3, 4)
+    """
+    if (norm.training or not norm.built or conv._activation is not None or conv._forward_hooks
+            or norm._forward_hooks or not conv.built or conv.filters != norm.input_channels):
+        y = conv(x)
+        return norm(y) if residual is None else norm(y, residual)  # the hooks see what was given
+    conv._input(x)
+    scale, shift = norm.evaluation_map()
+    bias = shift if conv.bias is None else conv.bias * scale + shift
+    return conv._convolve(x, bias, norm.relu, scale, residual)
 
 
 class Conv1D(_Conv):

@@ -104,6 +104,16 @@ class BatchNorm(_ChannelAffine):
                             training=self.training, momentum=self.momentum, eps=self.eps,
                             relu=self.relu, residual=residual)
 
+    def evaluation_map(self):
+        """(scale, shift), each (C,): evaluation's batch norm as y = x * scale + shift, with
+        scale = weight / sqrt(running_var + eps) and shift = bias - running_mean * scale
+        (Tensors that carry the gradient to weight and bias)."""
+        scale = 1 / np.sqrt(self.running_var + self.eps)
+        if self.weight is not None:
+            scale = self.weight * scale
+        shift = -self.running_mean * scale
+        return scale, shift if self.bias is None else shift + self.bias
+
     def extra_repr(self) -> str:
         return format_args(keywords=[("momentum", self.momentum, 0.1)] + self._affine_repr()
                            + [("relu", self.relu, False)])
