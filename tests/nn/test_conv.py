@@ -322,3 +322,18 @@ def test_conv_norm_runs_both_layers_where_a_hook_watches(rng):
     assert type(nn.conv_norm(conv, fresh, x).op).__name__ == "Conv"  # built by the first call
     activated = nn.Conv2D(5, 3, activation="tanh", input_channels=4).astype(np.float64)
     assert type(nn.conv_norm(activated, norm, x).op).__name__ == "BatchNorm"
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
+def test_sequential_runs_conv_then_norm_as_conv_norm(training, rng):
+    """In a Sequential, a convolution and the BatchNorm after it give what the two layers give
+    one after the other; in evaluation as one op (the norm inside the convolution)."""
+    conv, norm, _, _ = _conv_norm_pair(rng, True, False, training)
+    model = nn.Sequential(conv, norm, nn.ReLU(), nn.Flatten())
+    x = rng.standard_normal((2, 6, 5, 4))
+    y = model(Tensor(x, requires_grad=True))
+    z = norm(conv(x))
+    np.testing.assert_allclose(y.data, np.maximum(z.data, 0).reshape(2, -1), rtol=1e-12,
+                               atol=1e-12)
+    relu_input = y.parents[0].parents[0]  # Flatten <- ReLU <- conv (and norm)
+    assert type(relu_input.op).__name__ == ("BatchNorm" if training else "Conv")

@@ -401,7 +401,8 @@ class Sequential(Module):
     """Modules applied one after another: `Sequential(*layers)` or `Sequential({name: layer})`.
 
     Children are named "0", "1", ... or by their keys. Indexing gives a layer, slicing a
-    Sequential of the same layers (shared, not copied).
+    Sequential of the same layers (shared, not copied). A convolution followed by a BatchNorm
+    runs as `nn.conv_norm` (in evaluation, the norm inside the convolution).
 
     >>> from striate import nn
     >>> model = nn.Sequential(nn.Dense(4), nn.ReLU())
@@ -431,8 +432,22 @@ class Sequential(Module):
         return self
 
     def forward(self, x):
-        for layer in self._modules.values():
-            x = layer(x)
+        # A convolution and the BatchNorm after it run as `conv_norm`: in evaluation, the norm
+        # inside the convolution. (Imported here: the layers' modules import this one.)
+        from .conv import _Conv, conv_norm
+        from .norm import BatchNorm
+
+        layers = tuple(self._modules.values())
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            if isinstance(layer, _Conv) and i + 1 < len(layers) \
+                    and isinstance(layers[i + 1], BatchNorm):
+                x = conv_norm(layer, layers[i + 1], x)
+                i += 2
+            else:
+                x = layer(x)
+                i += 1
         return x
 
     def __getitem__(self, index):
