@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from striate import Tensor, arith, nn
+from striate import Tensor, arith, nn, no_grad
 from striate import functional as F
 
 CONV_CONFIGS = [
@@ -337,3 +337,19 @@ def test_sequential_runs_conv_then_norm_as_conv_norm(training, rng):
                                atol=1e-12)
     relu_input = y.parents[0].parents[0]  # Flatten <- ReLU <- conv (and norm)
     assert type(relu_input.op).__name__ == ("BatchNorm" if training else "Conv")
+
+
+def test_conv_norm_under_no_grad(rng):
+    """Where no gradient is recorded, the norm's map is made of plain arrays; the result is
+    that of the two layers all the same."""
+    conv, norm, _, _ = _conv_norm_pair(rng, True, True, False)
+    x, residual = rng.standard_normal((2, 8, 7, 4)), rng.standard_normal((2, 4, 7, 5))
+    expected = norm(conv(x), residual).data
+    scale, shift = norm.evaluation_map()
+    with no_grad():
+        y = nn.conv_norm(conv, norm, x, residual)
+        plain = norm.evaluation_map()
+    np.testing.assert_allclose(y.data, expected, rtol=1e-12, atol=1e-12)
+    assert all(type(a) is np.ndarray for a in plain)
+    np.testing.assert_array_equal(plain[0], scale.data)
+    np.testing.assert_array_equal(plain[1], shift.data)
