@@ -346,6 +346,29 @@ def test_backward_with_a_gradient_on_a_non_scalar(rng):
     np.testing.assert_allclose(x.grad, 3 * dy)
 
 
+def test_leaf_gradients_are_their_own_memory(rng):
+    """A leaf's .grad is the op's fresh array where nothing else holds it, never memory the
+    caller or another leaf holds, and always writeable (clipping works on it in place)."""
+    a, b = (Tensor(rng.standard_normal((2, 3)), requires_grad=True) for _ in range(2))
+    seed = rng.standard_normal((2, 3))
+    (a + b).backward(seed)  # Add hands the same array back for both inputs
+    assert not np.shares_memory(a.grad, b.grad)
+    assert not np.shares_memory(a.grad, seed) and not np.shares_memory(b.grad, seed)
+    a.grad *= 2
+    np.testing.assert_array_equal(b.grad, seed)
+    np.testing.assert_array_equal(a.grad, 2 * seed)
+    c = Tensor(rng.standard_normal((2, 3)), requires_grad=True)
+    c.backward(seed)  # the leaf itself: the seed is the caller's
+    assert not np.shares_memory(c.grad, seed)
+    d = Tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    d.sum().backward()  # a broadcast (read-only) gradient
+    d.grad *= 3
+    np.testing.assert_array_equal(d.grad, np.full((4, 3), 3.0))
+    w = Tensor(rng.standard_normal((3, 3, 2, 4)), requires_grad=True)
+    F.conv2d(rng.standard_normal((1, 5, 5, 2)), w).sum().backward()
+    assert w.grad.flags.writeable and w.grad.flags.c_contiguous
+
+
 def test_backward_errors(rng):
     x = Tensor(rng.standard_normal((2, 3)), requires_grad=True)
     with pytest.raises(RuntimeError, match=r"backward: grad can be omitted only for a "
