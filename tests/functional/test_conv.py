@@ -958,3 +958,18 @@ def test_winograd_is_chosen_for_large_3x3_convolutions(rng):
     compare_with_torch(lambda x, w: F.conv2d(x, w, padding="same"),
                        lambda x, w: torch_conv(2, x, w, None, 1, pads, 1, 1), [x, w], rng,
                        atol=1e-3)
+
+
+def test_geometry_is_remembered_and_still_checked():
+    """Geometries are remembered by their arguments; an unhashable one (a list) is worked out
+    each time to the same result, and a bad one raises on every call."""
+    args = ("conv2d", 2, (9, 9), (3, 3), 2)
+    g = conv_module._geometry(*args, ((1, 0), (0, 1)), 1)
+    assert conv_module._geometry(*args, ((1, 0), (0, 1)), 1) is g
+    assert conv_module._geometry(*args, [[1, 0], [0, 1]], 1) == g
+    assert conv_module._geometry(*args, [[1, 0], [0, 1]], np.int64(1)) == g
+    for _ in range(2):
+        with pytest.raises(ValueError, match=r"conv2d: stride must be >= 1, got 0"):
+            F.conv2d(np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 4)), stride=0)
+        with pytest.raises(ValueError, match=r"conv2d: malformed padding"):
+            F.conv2d(np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 4)), padding=[[1, 2, 3], 1])

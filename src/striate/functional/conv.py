@@ -1264,10 +1264,22 @@ def _check_conv(op: str, n: int, x, w, b, groups, transpose: bool = False):
 
 
 def _geometry(op: str, n: int, in_size, kernel, stride, padding, dilation, strict=False):
+    """The validated `_Geometry`, remembered for hashable arguments: a network asks for the
+    same few on every call, and working one out takes ~15 us (a list argument is worked out
+    each time)."""
+    args = (op, n, tuple(in_size), tuple(kernel), stride, padding, dilation, strict)
+    try:
+        return _known_geometry(*args)
+    except TypeError:  # unhashable; a bad argument raises the same error again below
+        return _known_geometry.__wrapped__(*args)
+
+
+@functools.lru_cache(maxsize=1024)
+def _known_geometry(op, n, in_size, kernel, stride, padding, dilation, strict) -> _Geometry:
     stride = ntuple(stride, n, "stride", op)
     dilation = ntuple(dilation, n, "dilation", op)
     out, pads = conv_geometry(in_size, kernel, stride, padding, dilation, strict, op)
-    return _Geometry(tuple(in_size), out, tuple(kernel), stride, dilation, pads)
+    return _Geometry(in_size, out, kernel, stride, dilation, pads)
 
 
 # ===== public functions ========================================================================
