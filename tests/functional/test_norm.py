@@ -260,6 +260,8 @@ def test_batch_norm_errors():
         F.batch_norm(x, eps=-1)
     with pytest.raises(ValueError, match=r"batch_norm: x must be \(N, \.\.\., C\), got shape"):
         F.batch_norm(np.zeros(3))
+    with pytest.raises(ValueError, match=r"batch_norm: x has no channels \(shape \(2, 0\)\)"):
+        F.batch_norm(np.zeros((2, 0)), training=True)
 
 
 # ===== layer norm and group norm ===============================================================

@@ -15,9 +15,9 @@ import numbers
 
 import numpy as np
 
-from .._parallel import by_blocks
+from .._parallel import BLOCK_BYTES, blocks, by_blocks, over_batch
 from ..tensor import Op, Tensor, as_tensor, unbroadcast
-from .activation import ChannelMap, channel_rows, relu_gradient
+from .activation import ChannelMap, channel_rows
 
 __all__ = [
     "batch_norm",
@@ -134,19 +134,21 @@ class BatchNorm(Op):
         return y
 
     def backward(self, dy):
-        if self.y is not None:
-            dy = relu_gradient(dy, self.y)
-        matrix = dy.reshape(-1, dy.shape[-1])  # (M, C)
-        m = matrix.shape[0]
+        m = dy.size // dy.shape[-1]  # positions per channel
         dx_through_stats = self.training and self.needs_grad[0]
         dx = dgamma = dbeta = None
-        if self.needs_grad[2] or dx_through_stats:
-            mean_dy = _mean(matrix, (0,))[0]  # (C,)
-            dbeta = mean_dy * m if self.needs_grad[2] else None
+        xc = None
         if self.needs_grad[1] or dx_through_stats:
             xc = self.xc if self.training else self.x - self.mean  # like x
-            mean_dy_xc = _mean(matrix, (0,), xc.reshape(matrix.shape))[0]  # (C,)
-            dgamma = mean_dy_xc * (m * self.inv_std) if self.needs_grad[1] else None
+        # dy routed where y > 0 (the ReLU's gradient), and its sums, in one pass
+        dy, sum_dy, sum_dy_xc = _routed_sums(dy, self.y, self.needs_grad[2] or dx_through_stats,
+                                             xc)
+        if sum_dy is not None:
+            mean_dy = sum_dy / m  # (C,)
+            dbeta = sum_dy if self.needs_grad[2] else None
+        if sum_dy_xc is not None:
+            mean_dy_xc = sum_dy_xc / m  # (C,)
+            dgamma = sum_dy_xc * self.inv_std if self.needs_grad[1] else None
         if dx_through_stats:
             # With dx_hat = dy * gamma, the compact formula of `Normalize.backward`,
             # dx = inv_std * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)),
@@ -168,6 +170,39 @@ class BatchNorm(Op):
         elif self.needs_grad[0]:
             dx = ChannelMap(self.scale).new(dy)
         return dx, dgamma, dbeta, dy if self.needs_grad[3] else None
+
+
+def _routed_sums(dy: np.ndarray, y: np.ndarray | None, sum_dy: bool, xc: np.ndarray | None):
+    """(g, sum of g, sum of g * xc) over every axis but the channels, g = dy where y > 0 (the
+    gradient through a ReLU with output y; dy itself when y is None); a sum not asked for
+    (sum_dy False, xc None) is None. One pass over blocks of the (M, C) matrices shared out
+    over the threads, the sums of each block taken while it is in cache (three passes of
+    their own measured 1.2x slower on (64, 16, 16, 64) float32)."""
+    c = dy.shape[-1]
+    if y is None and not sum_dy and xc is None:
+        return dy, None, None
+    g = dy if y is None else np.empty_like(y, dtype=dy.dtype)
+    dy_rows, g_rows = dy.reshape(-1, c), g.reshape(-1, c)
+    y_rows = None if y is None else y.reshape(-1, c)
+    xc_rows = None if xc is None else xc.reshape(-1, c)
+
+    def run(rows: slice):
+        ones = np.ones(min(rows.stop - rows.start, BLOCK_BYTES // (c * dy.itemsize) or 1),
+                       dtype=dy.dtype)
+        totals = [None, None]
+        for block in blocks(rows, c * dy.itemsize, BLOCK_BYTES):
+            part = g_rows[block]
+            if y_rows is not None:
+                np.multiply(dy_rows[block], y_rows[block] > 0, out=part)
+            sums = (ones[:len(part)] @ part if sum_dy else None,
+                    None if xc_rows is None else np.einsum("ij,ij->j", part, xc_rows[block]))
+            totals = [t if s is None else (s if t is None else t + s)
+                      for t, s in zip(totals, sums, strict=True)]
+        return totals
+
+    shares = over_batch(run, g_rows.shape[0], g.size * (2 + (xc is not None)))
+    return g, *(None if shares[0][i] is None else sum(share[i] for share in shares)
+                for i in range(2))
 
 
 def _channel_vector(op: str, name: str, value, channels: int):
@@ -231,6 +266,8 @@ def batch_norm(
     if x.ndim < 2:
         raise ValueError(f"batch_norm: x must be (N, ..., C), got shape {x.shape}")
     channels = x.shape[-1]
+    if channels == 0:
+        raise ValueError(f"batch_norm: x has no channels (shape {x.shape})")
     gamma = _channel_vector("batch_norm", "gamma", gamma, channels)
     beta = _channel_vector("batch_norm", "beta", beta, channels)
     if (running_mean is None) != (running_var is None):
