@@ -774,17 +774,15 @@ def _conv_forward(x: np.ndarray, w: np.ndarray, g: _Geometry, groups: int,
     elif _banded(g, x.shape[-1], c_out, groups):
         y = _conv_forward(_as_rows(x), _band_kernel(w, g), _lead(g), 1)
         y = y.reshape(n, *g.out_size, c_out)
-    elif _is_depthwise(x.shape, groups):
-        y = np.empty((n, *g.out_size, c_out), dtype=x.dtype)
-        _depthwise_forward(x, w, g, y)
-    elif _winograd(g, n, x.shape[-1], c_out, groups):
-        y = np.empty((n, *g.out_size, c_out), dtype=x.dtype)
-        _winograd_forward(x, w, g, y, finish)
-        return y
     else:
         y = np.empty((n, *g.out_size, c_out), dtype=x.dtype)
-        _im2col_forward(x, w, g, groups, y, finish)
-        return y
+        if not _is_depthwise(x.shape, groups):  # these two finish each piece themselves
+            if _winograd(g, n, x.shape[-1], c_out, groups):
+                _winograd_forward(x, w, g, y, finish)
+            else:
+                _im2col_forward(x, w, g, groups, y, finish)
+            return y
+        _depthwise_forward(x, w, g, y)
     if finish is not None:
         finish.over(y, y)
     return y
@@ -1315,7 +1313,7 @@ def conv1d(x, w, b=None, stride=1, padding="valid", dilation=1, groups=1, flip=F
     that adds the bias (a ReLU of its own would read and write all of y again). scale (C_out,)
     and residual (the output's shape), each optional, make it max(0, y' * scale + b +
     residual), y' the convolution, in that pass too: a batch norm in evaluation is a scale and
-    a shift (`nn.Conv1D(norm=...)`), a residual a ResNet block's shortcut.
+    a shift (`nn.conv_norm`), a residual a ResNet block's shortcut.
 
     >>> conv1d(np.zeros((2, 100, 3)), np.zeros((5, 3, 8)), stride=2).shape
     (2, 48, 8)

@@ -187,22 +187,21 @@ def _routed_sums(dy: np.ndarray, y: np.ndarray | None, sum_dy: bool, xc: np.ndar
     xc_rows = None if xc is None else xc.reshape(-1, c)
 
     def run(rows: slice):
-        ones = np.ones(min(rows.stop - rows.start, BLOCK_BYTES // (c * dy.itemsize) or 1),
-                       dtype=dy.dtype)
-        totals = [None, None]
-        for block in blocks(rows, c * dy.itemsize, BLOCK_BYTES):
+        parts = blocks(rows, c * dy.itemsize, BLOCK_BYTES)
+        ones = np.ones(max((b.stop - b.start for b in parts), default=0), dtype=dy.dtype)
+        totals = np.zeros((2, c), dtype=dy.dtype)  # sum of g, sum of g * xc
+        for block in parts:
             part = g_rows[block]
             if y_rows is not None:
                 np.multiply(dy_rows[block], y_rows[block] > 0, out=part)
-            sums = (ones[:len(part)] @ part if sum_dy else None,
-                    None if xc_rows is None else np.einsum("ij,ij->j", part, xc_rows[block]))
-            totals = [t if s is None else (s if t is None else t + s)
-                      for t, s in zip(totals, sums, strict=True)]
+            if sum_dy:
+                totals[0] += ones[:len(part)] @ part
+            if xc_rows is not None:
+                totals[1] += np.einsum("ij,ij->j", part, xc_rows[block])
         return totals
 
-    shares = over_batch(run, g_rows.shape[0], g.size * (2 + (xc is not None)))
-    return g, *(None if shares[0][i] is None else sum(share[i] for share in shares)
-                for i in range(2))
+    totals = sum(over_batch(run, g_rows.shape[0], g.size * (2 + (xc is not None))))
+    return g, totals[0] if sum_dy else None, None if xc is None else totals[1]
 
 
 def _channel_vector(op: str, name: str, value, channels: int):
