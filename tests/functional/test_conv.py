@@ -797,7 +797,8 @@ def test_error_messages():
     with pytest.raises(ValueError, match=r"conv1d: scale must have shape \(4,\).*got \(4, 1\)"):
         F.conv1d(np.zeros((1, 5, 3)), np.zeros((3, 3, 4)), scale=np.ones((4, 1)))
     with pytest.raises(ValueError, match=re.escape(
-            "conv2d: residual must have the output's shape (1, 3, 3, 4), got (1, 5, 5, 4)")):
+            "conv2d: residual must have shape (1, 3, 3, 4) (the output's shape), "
+            "got (1, 5, 5, 4)")):
         F.conv2d(np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 4)), residual=np.zeros((1, 5, 5, 4)))
     with pytest.raises(ValueError, match=r"conv2d: a 5-wide kernel .* larger than the padded"):
         F.conv2d(np.zeros((1, 4, 4, 3)), np.zeros((5, 5, 3, 4)))

@@ -1214,7 +1214,8 @@ def _check_groups(op: str, groups) -> int:
 
 
 def _check_bias(op: str, b, shape: tuple[int, ...], dtype, what: str, name: str = "b"):
-    """b (or another per-output argument `name`) as a Tensor of x's dtype, or None."""
+    """b (or another argument `name` of a fixed shape: the scale, the residual) as a Tensor of
+    x's dtype, or None."""
     if b is None:
         return None
     b = as_tensor(b)
@@ -1287,13 +1288,8 @@ def _conv(op, n, x, w, b, stride, padding, dilation, groups, flip, strict, relu,
     g = _geometry(op, n, x.shape[1:-1], w.shape[:n], stride, padding, dilation, strict)
     scale = _check_bias(op, scale, (w.shape[-1],), x.dtype,
                         f"one per output channel of kernel shape {w.shape}", name="scale")
-    if residual is not None:
-        residual = as_tensor(residual)
-        y_shape = (x.shape[0], *g.out_size, w.shape[-1])
-        if residual.shape != y_shape:
-            raise ValueError(f"{op}: residual must have the output's shape {y_shape}, got "
-                             f"{residual.shape}")
-        residual = residual if residual.dtype == x.dtype else residual.astype(x.dtype)
+    residual = _check_bias(op, residual, (x.shape[0], *g.out_size, w.shape[-1]), x.dtype,
+                           "the output's shape", name="residual")
     return Conv.apply(x, w, b, scale, residual, geometry=g, groups=groups, flip=bool(flip),
                       relu=bool(relu))
 
