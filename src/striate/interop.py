@@ -28,6 +28,7 @@ import numpy as np
 
 from . import nn
 from .analysis.trace import default_input_shape, trace
+from .errors import name_keys
 
 __all__ = ["export_torch_state_dict", "import_torch_file", "load_torch_state_dict"]
 
@@ -126,13 +127,15 @@ def _to_numpy(value) -> np.ndarray:
     return np.asarray(value)
 
 
-def load_torch_state_dict(model, state_dict: Mapping, input_shape=None):
+def load_torch_state_dict(model, state_dict: Mapping, input_shape=None, strict: bool = True):
     """Load a PyTorch (torchvision-named) state_dict into `model`, converting layouts.
 
     state_dict: name -> torch tensor or ndarray. The model is built first (at input_shape, by
     default its `default_input_shape`) so every lazy layer has its weights. Returns the model.
-    Raises ValueError naming the missing, unexpected and mis-shaped keys (shapes in torch's
-    layout).
+    Raises ValueError naming the missing, unexpected and mis-shaped keys (the first few of
+    each, then a count; shapes in torch's layout). strict=False is an explicit choice to load a
+    subset: missing entries keep the model's values and unexpected ones are ignored; a wrong
+    shape is an error either way.
     """
     layouts = _layouts(model, input_shape)
     ours = model.state_dict()
@@ -152,16 +155,18 @@ def load_torch_state_dict(model, state_dict: Mapping, input_shape=None):
             continue
         converted[key] = layout.from_torch(value)
     problems = []
-    if missing:
-        problems.append("missing keys: " + ", ".join(missing))
-    if unexpected:
-        problems.append("unexpected keys: " + ", ".join(unexpected))
-    problems += mis_shaped
+    if missing and strict:
+        problems.append("missing keys: " + name_keys(missing))
+    if unexpected and strict:
+        problems.append("unexpected keys: " + name_keys(unexpected))
+    problems += mis_shaped[:3]
+    if len(mis_shaped) > 3:
+        problems[-1] += f" and {len(mis_shaped) - 3} more mis-shaped keys"
     if problems:
         raise ValueError(
             f"load_torch_state_dict ({type(model).__name__}): " + "; ".join(problems)
         )
-    return model.load_state_dict(converted)
+    return model.load_state_dict(converted, strict=strict)
 
 
 def export_torch_state_dict(model, as_torch: bool = False, input_shape=None) -> dict:

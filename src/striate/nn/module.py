@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
+from ..errors import name_keys
 from ..tensor import Tensor, no_grad
 from . import init
 
@@ -246,8 +247,12 @@ class Module:
     def load_state_dict(self, state_dict, strict: bool = True) -> Module:
         """Copy values (ndarrays or Tensors) into the parameters and buffers of the same path.
 
-        Raises one ValueError listing the missing keys and unexpected keys (when strict) and the
-        mis-shaped entries (always). Values take the model's dtypes.
+        strict=True (the default): every parameter and buffer of the model must be in
+        `state_dict` and every entry of `state_dict` must be one of them. strict=False is an
+        explicit choice to load a subset: missing entries keep their current values, unexpected
+        ones are ignored. A wrong shape is an error either way. Raises one ValueError naming the
+        missing, unexpected and mis-shaped keys (the first few of each, then a count). Values
+        take the model's dtypes.
         """
         targets: dict[str, tuple[Module, str, bool]] = {}
         for path, module in self.named_modules():
@@ -269,14 +274,16 @@ class Module:
                 )
         problems = []
         if strict and missing:
-            problems.append("missing keys: " + ", ".join(missing))
+            problems.append("missing keys: " + name_keys(missing))
         if strict and unexpected:
-            problems.append("unexpected keys: " + ", ".join(unexpected))
-        problems.extend(shapes[k] for k in sorted(shapes))
+            problems.append("unexpected keys: " + name_keys(unexpected))
+        problems.extend([shapes[k] for k in targets if k in shapes][:3])  # model order
+        if len(shapes) > 3:
+            problems[-1] += f" and {len(shapes) - 3} more mis-shaped keys"
         if problems:
             unbuilt = [p or type(m).__name__ for p, m in self.named_modules() if not m.built]
             hint = (
-                f"; layers {', '.join(unbuilt)} are not built yet: call "
+                f"; layers {name_keys(unbuilt)} are not built yet: call "
                 f"model.build(input_shape) first" if unbuilt and unexpected else ""
             )
             raise ValueError(

@@ -117,8 +117,11 @@ class Checkpoint:
     metadata: dict[str, Any]
     resume: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def build_model(self):
-        """Rebuild the model from its registry config and load the weights into it."""
+    def build_model(self, strict: bool = True):
+        """Rebuild the model from its registry config and load the weights into it.
+
+        strict: the file's tensors must be exactly the model's (see `load`).
+        """
         from .. import models
 
         config = self.metadata.get("model")
@@ -138,7 +141,7 @@ class Checkpoint:
                 raise ValueError(f"checkpoint '{self.path}': its model cannot take the "
                                  f"recorded input shape {tuple(input_shape)} ({e})") from None
         try:
-            model.load_state_dict(self.state)
+            model.load_state_dict(self.state, strict=strict)
         except (KeyError, ValueError) as e:
             raise ValueError(f"checkpoint '{self.path}': its tensors do not fit the model "
                              f"({e})") from None
@@ -183,14 +186,20 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     return Checkpoint(path, state, metadata, resume)
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike, strict: bool = True):
     """Rebuild the model saved in a striate checkpoint, weights loaded, ready for inference.
 
     The model carries `checkpoint_metadata` (class names, preprocessing, ...) and
     `input_shape`. Raises FileNotFoundError for a missing file and ValueError naming the file
-    for one that is not a striate checkpoint, is truncated, or whose tensors do not fit.
+    for one that is not a striate checkpoint, is truncated, or whose tensors do not fit: a
+    tensor the model has and the file lacks (missing), one the file has and the model lacks
+    (unexpected), or one of another shape, naming the keys.
+
+    strict=False is an explicit choice to load a file whose tensors are a subset or a superset
+    of the model's: missing tensors keep the rebuilt model's initial values and unexpected ones
+    are ignored (a wrong shape is still an error). The command line always loads strictly.
     """
-    return read_checkpoint(path).build_model()
+    return read_checkpoint(path).build_model(strict=strict)
 
 
 def _rng_modules(model) -> dict[str, Any]:
@@ -221,13 +230,79 @@ def save_training_state(path: str | os.PathLike, state, metadata: dict[str, Any]
                             optimizer_arrays)
 
 
-def restore_training_state(path: str | os.PathLike, model, optimizer, scheduler=None):
+def _array_names(meta: Any) -> list[str]:
+    """The names of the arrays that `flatten_state`'s meta refers to, in order."""
+    if isinstance(meta, dict):
+        if set(meta) == {"__array__"}:
+            return [meta["__array__"]]
+        return [name for value in meta.values() for name in _array_names(value)]
+    if isinstance(meta, list):
+        return [name for value in meta for name in _array_names(value)]
+    return []
+
+
+def _check_resume_arrays(checkpoint: Checkpoint, meta: Any, optimizer, strict: bool) -> None:
+    """The optimizer's arrays in the file: none missing, none extra (when strict), each shaped
+    like its parameter. Raises ValueError naming the file's keys."""
+    from ..errors import name_keys
+
+    wanted = _array_names(meta)
+    missing = [RESUME_PREFIX + k for k in wanted if k not in checkpoint.resume]
+    unexpected = [RESUME_PREFIX + k for k in checkpoint.resume if k not in set(wanted)]
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    states = meta.get("state") if isinstance(meta, dict) else None
+    mis_shaped = []
+    for i, entry in enumerate(states if isinstance(states, list) else []):
+        for name in _array_names(entry):
+            if i < len(params) and name in checkpoint.resume and \
+                    checkpoint.resume[name].shape != params[i].shape:
+                mis_shaped.append(f"{RESUME_PREFIX}{name} has shape "
+                                  f"{checkpoint.resume[name].shape}, its parameter "
+                                  f"{tuple(params[i].shape)}")
+    problems = []
+    if missing:
+        problems.append("missing optimizer tensors: " + name_keys(missing))
+    if unexpected and strict:
+        problems.append("unexpected optimizer tensors: " + name_keys(unexpected))
+    problems += mis_shaped[:3]
+    if len(mis_shaped) > 3:
+        problems[-1] += f" and {len(mis_shaped) - 3} more mis-shaped tensors"
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def _check_rng_states(saved: dict, modules: dict, strict: bool) -> None:
+    """Every random generator of the model has a saved state and every saved state a
+    generator (when strict). Raises ValueError naming the modules."""
+    from ..errors import name_keys
+
+    missing = [name or "(model)" for name in modules if name not in saved]
+    unexpected = [name or "(model)" for name in saved if name not in modules]
+    problems = []
+    if missing and strict:
+        problems.append("no saved random state for layers " + name_keys(missing))
+    if unexpected and strict:
+        problems.append("saved random states for layers the model lacks: "
+                        + name_keys(unexpected))
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def restore_training_state(path: str | os.PathLike, model, optimizer, scheduler=None,
+                           strict: bool = True):
     """Load a `last.safetensors` into a built model, its optimizer and schedule.
 
     Returns (start_epoch, history) for `fit(..., start_epoch=..., history=...)`. The model,
     optimizer and schedule must be built as for the interrupted run (same config, same
     parameter order); the training loader must use the same seed. Raises ValueError naming
-    the file when it holds no training state or the state does not fit.
+    the file when it holds no training state or the state does not fit: a model or optimizer
+    tensor missing, unexpected or of another shape, or a layer's random state missing or
+    unexpected, naming the keys.
+
+    strict=False is an explicit choice to resume into a model whose tensors differ: missing
+    model tensors and random states keep their current values, unexpected ones are ignored.
+    The optimizer's state must still fit its parameters (a missing optimizer tensor or a
+    wrong shape is an error either way). The command line always resumes strictly.
     """
     from ..optim import unflatten_state
     from .fit import History
@@ -238,13 +313,16 @@ def restore_training_state(path: str | os.PathLike, model, optimizer, scheduler=
         raise ValueError(f"'{checkpoint.path}' holds no training state to resume from; "
                          f"resume from the last.safetensors of a run")
     try:
-        model.load_state_dict(checkpoint.state)
+        model.load_state_dict(checkpoint.state, strict=strict)
+        _check_resume_arrays(checkpoint, resume["optimizer"], optimizer, strict)
         optimizer.load_state_dict(unflatten_state(checkpoint.resume, resume["optimizer"]))
         if scheduler is not None and resume["scheduler"] is not None:
             scheduler.load_state_dict(resume["scheduler"])
         modules = _rng_modules(model)
+        _check_rng_states(resume["rng"], modules, strict)
         for name, rng_state in resume["rng"].items():
-            modules[name].set_rng_state(rng_state)
+            if name in modules:
+                modules[name].set_rng_state(rng_state)
     except (KeyError, ValueError, TypeError) as e:
         raise ValueError(f"cannot resume from '{checkpoint.path}': its training state does "
                          f"not fit this model and optimizer ({e})") from None
