@@ -101,7 +101,7 @@ def test_ntuple():
         arith.ntuple((1, 2, 3), 2, "stride", "conv2d")
     with pytest.raises(TypeError, match="must be an int or 2 ints"):
         arith.ntuple(1.5, 2, "stride", "conv2d")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="conv2d: stride must be an int or 2 ints, got True"):
         arith.ntuple(True, 2, "stride", "conv2d")
 
 

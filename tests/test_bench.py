@@ -48,7 +48,7 @@ def test_json_report_holds_each_workload(tmp_path, capsys):
 @pytest.mark.parametrize("argv", [["--only", "no such workload"], ["--settle", "-1"],
                                   ["--repeat", "0"]])
 def test_bad_arguments_exit_with_a_message(argv, capsys):
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(SystemExit, match="^2$") as exit_info:
         main(argv)
     assert exit_info.value.code == 2
     assert "error:" in capsys.readouterr().err

@@ -22,7 +22,7 @@ def test_atomic_open_replaces_on_success(tmp_path):
 def test_atomic_open_failure_keeps_the_old_file_and_no_temporary(tmp_path, error):
     target = tmp_path / "file.bin"
     target.write_bytes(b"old")
-    with pytest.raises(error):
+    with pytest.raises(error, match="^stop$"):
         with atomic_open(target) as f:
             f.write(b"partial")
             raise error("stop")
@@ -31,7 +31,7 @@ def test_atomic_open_failure_keeps_the_old_file_and_no_temporary(tmp_path, error
 
 
 def test_atomic_open_failure_without_an_old_file(tmp_path):
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="^connection reset$"):
         with atomic_open(tmp_path / "new.bin") as f:
             f.write(b"partial")
             raise OSError("connection reset")

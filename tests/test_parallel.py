@@ -55,7 +55,7 @@ def test_pool_threads_keep_the_callers_numpy_error_state(monkeypatch):
     def overflow(i):  # overflows in the pool's thread only (item 0 runs in the caller)
         return np.float32(3e38) * np.float32(10 * i)
 
-    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="overflow"):
         _parallel.run_all(overflow, [0, 1])
     with np.errstate(over="ignore"), warnings.catch_warnings():
         warnings.simplefilter("error")

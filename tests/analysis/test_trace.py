@@ -59,7 +59,7 @@ def test_find_layer_and_hooked():
         named_modules(lambda x: x, "op")
     seen = []
     # The same module twice is hooked once; every hook is gone after the block, even on error.
-    with pytest.raises(RuntimeError), hooked([model.act, model.act, model.conv],
+    with pytest.raises(RuntimeError, match="^stop$"), hooked([model.act, model.act, model.conv],
                                              lambda m, args, out: seen.append(m)):
         model(np.zeros((1, 5, 5, 1), np.float32))
         raise RuntimeError("stop")

@@ -273,7 +273,8 @@ def test_download_interrupted_transfer_leaves_no_file(server, tmp_path):
 
 
 def test_download_lists_every_mirror_failure(server, tmp_path):
-    with pytest.raises(DownloadError) as info:
+    with pytest.raises(DownloadError, match=r"missing/train-images-idx3-ubyte\.gz: HTTP 404") \
+            as info:
         download_mnist(tmp_path, mirrors=["http://127.0.0.1:1/", server.url + "missing/",
                                           server.url + "corrupt/"],
                        progress=False, checksums=server.md5, timeout=10)

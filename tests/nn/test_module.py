@@ -140,7 +140,7 @@ def test_load_state_dict_lists_every_problem():
     del state["head.bias"]
     state["head.extra"] = np.zeros(3)
     state["features.0.weight"] = np.zeros((5, 5, 1, 4))
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match=r"^load_state_dict \(Net\): missing keys") as info:
         net.load_state_dict(state)
     message = str(info.value)
     assert "missing keys: head.bias" in message

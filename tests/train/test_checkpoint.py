@@ -62,7 +62,7 @@ def test_failed_write_leaves_no_file_and_keeps_the_old_one(lenet, tmp_path, monk
     striate.save(lenet, path)
     old = path.read_bytes()
     monkeypatch.setattr(safetensors.numpy, "save_file", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="disk full"):
         striate.save(lenet, path)
     assert path.read_bytes() == old
     assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]

@@ -136,6 +136,6 @@ def test_user_errors_are_one_sentence(checkpoint, tmp_path, capsys):
     assert "grad_cam: model has no layer 'nope'" in capsys.readouterr().err
     assert main(["explain", "conv", "--input", "2", "--kernel", "3"]) == 2
     assert "Traceback" not in capsys.readouterr().err
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="^2$"):
         main(["explain", "conv", "--padding", "sideways"])
     assert "padding must be valid, same, full" in capsys.readouterr().err
