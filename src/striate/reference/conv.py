@@ -104,10 +104,11 @@ def conv_dw(dy, x, w_shape, stride, padding, dilation, groups):
     kernel, out = w_shape[:-2], dy.shape[1:-1]
     xp = pad(x, padding)
     dw = np.zeros(w_shape, dtype=dy.dtype)
-    dyg = _split(dy, groups)
+    dyg = _split(dy, groups).reshape(-1, groups, w_shape[-1] // groups)  # (M, G, C_out/G)
     for t in taps(kernel):
-        seen = _split(xp[tap_slice(t, stride, dilation, out)], groups)
-        dw[t] = np.einsum("...gc,...gf->cgf", seen, dyg).reshape(w_shape[-2:])
+        seen = _split(xp[tap_slice(t, stride, dilation, out)], groups)  # (N, *out, G, C_in/G)
+        seen = seen.reshape(dyg.shape[0], groups, -1)  # (M, G, C_in/G), M = N * prod(out)
+        dw[t] = np.einsum("mgc,mgf->cgf", seen, dyg).reshape(w_shape[-2:])
     return dw
 
 

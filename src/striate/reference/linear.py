@@ -22,7 +22,7 @@ def dense_dx(dy, w):
 
 def dense_dw(dy, x):
     """dw[i, j] = sum over the leading positions p of x[p, i] dy[p, j]  (dw = x^T dy)."""
-    return np.einsum("...i,...j->ij", x, dy)
+    return np.einsum("mi,mj->ij", x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1]))
 
 
 def dense_db(dy):
