@@ -187,7 +187,7 @@ def test_pool_numerical_gradients(config, rng):
     numeric_check(lambda x: R.max_pool(x, size, stride, pads), [x],
                   [R.max_pool_dx(dy, x, size, stride, pads)], dy, rng)
     for include in (False, True):
-        numeric_check(lambda x: R.avg_pool(x, size, stride, pads, include), [x],
+        numeric_check(lambda x, include=include: R.avg_pool(x, size, stride, pads, include), [x],
                       [R.avg_pool_dx(dy, x.shape, size, stride, pads, include)], dy, rng)
     numeric_check(lambda x: R.lp_pool(x, 3.0, size, stride, pads), [x],
                   [R.lp_pool_dx(dy, x, 3.0, size, stride, pads)], dy, rng)
@@ -285,8 +285,8 @@ def test_sliding_pools_equal_functional(config, rng):
                       R.avg_pool_dx(dy, x.shape, size, stride, pads, include)))
     for name, options, y, dx in cases:
         op = _fast_name(name, n)
-        y_f, (dx_f,) = fast_run(lambda x: op(x, size=size, stride=stride, padding=pads,
-                                             **options), (x,), dy)
+        y_f, (dx_f,) = fast_run(lambda x, op=op, options=options: op(
+            x, size=size, stride=stride, padding=pads, **options), (x,), dy)
         assert_close(y, y_f, f"{name} y")
         assert_close(dx, dx_f, f"{name} dx")
 
