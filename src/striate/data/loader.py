@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from .keyed import SampleKeys, using_keys
+
 
 class DataLoader:
     """Iterate over (images, labels) in batches, optionally shuffled and transformed.
@@ -22,6 +24,10 @@ class DataLoader:
     images: (N, ...) array; labels: (N,) array (or any (N, ...)). batch_size: examples per batch;
     the last batch is smaller unless drop_last. transform: called as transform(x, rng) on each
     batch of images, rng a np.random.Generator; labels pass through unchanged.
+    per_sample_rng: key the transform's randomness, and dropout's while the batch is in use,
+    by (seed, epoch, example index) instead of one generator per epoch (`striate.data.keyed`):
+    an example is augmented the same way whatever batch or process it lands in, so that a
+    data-parallel run (`striate.distributed`) sees exactly the single-process numbers.
     Yields x (batch_size, ...) and y (batch_size,) NumPy arrays; without a transform x keeps the
     images' dtype. len(loader) = ceil(N / batch_size), or floor with drop_last.
 
@@ -39,6 +45,7 @@ class DataLoader:
         seed: int = 0,
         transform: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
         drop_last: bool = False,
+        per_sample_rng: bool = False,
     ):
         images, labels = np.asarray(images), np.asarray(labels)
         if images.ndim == 0 or labels.ndim == 0 or len(images) != len(labels):
@@ -56,6 +63,7 @@ class DataLoader:
         self.batch_size = int(batch_size)
         self.shuffle, self.seed = bool(shuffle), operator.index(seed)
         self.transform, self.drop_last = transform, bool(drop_last)
+        self.per_sample_rng = bool(per_sample_rng)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -76,18 +84,45 @@ class DataLoader:
         return self._batches(epoch)
 
     def _batches(self, epoch: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        order_seed, transform_seed = np.random.SeedSequence([self.seed, epoch]).spawn(2)
+        order, rng = self.batch_order(epoch), self._epoch_rng(epoch)
+        for index in order:
+            yield from self._yield(self.batch(index, epoch, rng))
+
+    def _epoch_rng(self, epoch: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence([self.seed, epoch]).spawn(2)[1])
+
+    def batch_order(self, epoch: int) -> list[np.ndarray]:
+        """The example indices of each batch of epoch `epoch`, in order: what iteration yields."""
+        order_seed = np.random.SeedSequence([self.seed, epoch]).spawn(2)[0]
         n = len(self.labels)
         order = np.random.default_rng(order_seed).permutation(n) if self.shuffle else np.arange(n)
-        rng = np.random.default_rng(transform_seed)
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            # fancy indexing copies, so a batch never aliases the data set
-            index = order[start:start + self.batch_size]
-            x, y = self.images[index], self.labels[index]
-            if self.transform is not None:
-                x = self.transform(x, rng)
+        return [order[start:start + self.batch_size]
+                for start in range(0, len(self) * self.batch_size, self.batch_size)]
+
+    def batch(self, index: np.ndarray, epoch: int, rng: np.random.Generator | None = None):
+        """(x, y, keys) for the examples `index` of epoch `epoch`: the batch transformed, and
+        its `SampleKeys` (None unless per_sample_rng). Without per_sample_rng the transform
+        draws from `rng` (by default the epoch's first generator)."""
+        # fancy indexing copies, so a batch never aliases the data set
+        x, y = self.images[index], self.labels[index]
+        keys = SampleKeys(self.seed, epoch, index) if self.per_sample_rng else None
+        if self.transform is not None:
+            if keys is not None:
+                rng = keys.generator("transform")
+            x = self.transform(x, self._epoch_rng(epoch) if rng is None else rng)
+        return x, y, keys
+
+    @staticmethod
+    def _yield(batch) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (x, y), its keys published while the consumer uses the batch."""
+        x, y, keys = batch
+        if keys is None:
+            yield x, y
+            return
+        with using_keys(keys):
             yield x, y
 
     def __repr__(self) -> str:
         return (f"DataLoader({len(self.labels)} examples, batch_size={self.batch_size}, "
-                f"shuffle={self.shuffle}, seed={self.seed}, drop_last={self.drop_last})")
+                f"shuffle={self.shuffle}, seed={self.seed}, drop_last={self.drop_last}"
+                f"{', per_sample_rng=True' if self.per_sample_rng else ''})")

@@ -4,7 +4,10 @@
 Each layer owns a NumPy Generator, seeded from `seed` or, when seed is None, from
 `striate.nn.init.generator()`, so that `init.set_seed(s)` before building a model makes its
 dropout masks reproducible too. A checkpoint saves `layer.rng_state()` and restores it with
-`layer.set_rng_state(state)` to resume the same sequence of masks.
+`layer.set_rng_state(state)` to resume the same sequence of masks. While a batch of a
+`DataLoader(per_sample_rng=True)` is in use, a layer in training draws each sample's mask from
+(seed, epoch, example index, layer) instead (`striate.data.keyed`), so the masks do not depend
+on the batch size or on the number of processes of a data-parallel run.
 
 >>> layer = Dropout(0.5, seed=0)
 >>> layer(np.ones((2, 4))).shape
@@ -18,6 +21,7 @@ import numbers
 import numpy as np
 
 from .. import functional as F
+from ..data.keyed import current_keys
 from . import init
 from .module import Module, format_args
 
@@ -35,9 +39,9 @@ class _Drop(Module):
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"{layer}: seed must be an int or None, got {seed!r}")
         self.rate, self.seed = float(rate), seed
-        self._rng = np.random.default_rng(
-            seed if seed is not None else init.generator().integers(2**63)
-        )
+        # the layer's stream among the keyed draws of a batch (below), fixed at construction
+        self._stream = int(seed if seed is not None else init.generator().integers(2**63))
+        self._rng = np.random.default_rng(self._stream)
 
     def rng_state(self) -> dict:
         """The state of this layer's generator (a dict of plain values, for checkpoints)."""
@@ -48,7 +52,13 @@ class _Drop(Module):
         self._rng.bit_generator.state = state
 
     def forward(self, x):
-        return type(self)._function(x, self.rate, training=self.training, rng=self._rng)
+        rng = self._rng
+        keys = current_keys() if self.training else None
+        if keys is not None and len(keys) == x.shape[0]:
+            # a keyed loader's batch (`DataLoader(per_sample_rng=True)`): each sample's mask
+            # depends on (seed, epoch, example index, this layer) only
+            rng = keys.generator(self._stream)
+        return type(self)._function(x, self.rate, training=self.training, rng=rng)
 
     def extra_repr(self) -> str:
         return format_args([self.rate], [("seed", self.seed, None)])
