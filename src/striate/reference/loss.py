@@ -62,7 +62,7 @@ def nll_loss(log_probs, labels, reduction="mean"):
 
 def nll_loss_dx(dy, log_probs, labels, reduction="mean"):
     """dx[n, k] = -dl[n] where k = labels[n], else 0."""
-    onehot = labels[..., None] == np.arange(log_probs.shape[-1])
+    onehot = (labels[..., None] == np.arange(log_probs.shape[-1])).astype(log_probs.dtype)
     return -onehot * _per_example(dy, labels.shape, reduction)[..., None]
 
 
