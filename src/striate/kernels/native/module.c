@@ -1,0 +1,482 @@
+/* striate.kernels._native: the CPython boundary of the compiled kernels.
+ *
+ * Each function takes ndarrays (any object with the buffer protocol), the geometry as a tuple
+ * of ints and a range of the batch (or of the rows of an (M, C) matrix). Before any kernel
+ * runs it checks that every buffer is C-contiguous, has the element type asked for, and holds
+ * exactly the number of elements the geometry implies, and that the geometry is consistent:
+ * a wrong call raises, it never reads or writes outside the arrays. The kernels run with the
+ * GIL released. The friendly checks and messages are in the Python wrapper
+ * (striate/kernels/native/__init__.py); these are the last line.
+ */
+#include "common.h"
+
+int striate_isa = ISA_BASE;
+
+/* ===== buffers ============================================================================ */
+
+typedef struct {
+    Py_buffer view[12];
+    int count;
+} buffers;
+
+static void release(buffers *s)
+{
+    for (int i = 0; i < s->count; i++)
+        PyBuffer_Release(&s->view[i]);
+    s->count = 0;
+}
+
+/* *ptr = the data of o, which must hold exactly `count` elements of type `kind` ('f' float32,
+ * 'd' float64, 'i' int32), C-contiguous (and writable if asked). None gives NULL when
+ * optional. Returns 0, or -1 with an exception set. */
+static int get(buffers *s, PyObject *o, void **ptr, char kind, idx count, int writable,
+               int optional, const char *name)
+{
+    *ptr = NULL;
+    if (o == Py_None) {
+        if (optional)
+            return 0;
+        PyErr_Format(PyExc_TypeError, "_native: %s must be an array, not None", name);
+        return -1;
+    }
+    Py_buffer *v = &s->view[s->count];
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(o, v, flags) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_ValueError,
+                     "_native: %s must be a C-contiguous%s array", name,
+                     writable ? ", writable" : "");
+        return -1;
+    }
+    s->count++;
+    const char *f = v->format ? v->format : "B";
+    if (*f == '@' || *f == '=' || (*f == '<' && PY_LITTLE_ENDIAN) || (*f == '>' && !PY_LITTLE_ENDIAN))
+        f++;
+    const idx size = kind == 'd' ? 8 : 4;
+    if (f[0] != kind || f[1] != '\0' || v->itemsize != size) {
+        PyErr_Format(PyExc_TypeError, "_native: %s has element format '%s', expected '%c'", name,
+                     v->format ? v->format : "B", kind);
+        return -1;
+    }
+    if (count < 0 || v->len != count * size) {
+        PyErr_Format(PyExc_ValueError, "_native: %s holds %zd elements, the geometry needs %zd",
+                     name, v->len / size, count);
+        return -1;
+    }
+    *ptr = v->buf;
+    return 0;
+}
+
+static char kind_of(int dt) { return dt == DT_F64 ? 'd' : 'f'; }
+
+/* a * b * ..., or -1 on overflow or a negative factor */
+static idx product(int n, const idx *f)
+{
+    idx p = 1;
+    for (int i = 0; i < n; i++)
+        if (f[i] < 0 || __builtin_mul_overflow(p, f[i], &p))
+            return -1;
+    return p;
+}
+#define PRODUCT(...) product(sizeof((idx[]){__VA_ARGS__}) / sizeof(idx), (idx[]){__VA_ARGS__})
+
+static int read_ints(PyObject *t, idx *out, Py_ssize_t n, const char *name)
+{
+    if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != n) {
+        PyErr_Format(PyExc_TypeError, "_native: %s must be a tuple of %zd ints", name, n);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        out[i] = PyLong_AsSsize_t(PyTuple_GET_ITEM(t, i));
+        if (out[i] == -1 && PyErr_Occurred())
+            return -1;
+    }
+    return 0;
+}
+
+static int check_dtype(int dt)
+{
+    if (dt != DT_F32 && dt != DT_F64) {
+        PyErr_Format(PyExc_ValueError, "_native: dtype code must be 0 (float32) or 1 (float64)");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_range(idx n0, idx n1, idx n, const char *what)
+{
+    if (n0 < 0 || n1 < n0 || n1 > n) {
+        PyErr_Format(PyExc_ValueError, "_native: %s range [%zd, %zd) is not inside [0, %zd)",
+                     what, n0, n1, n);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *finish(buffers *s, int rc)
+{
+    release(s);
+    if (rc == -1)
+        return PyErr_NoMemory();
+    if (rc == -2) {
+        PyErr_SetString(PyExc_ValueError,
+                        "_native: argmax holds an index outside its window's input");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ===== convolution ======================================================================== */
+
+static int conv_geometry(PyObject *t, conv_geo *g)
+{
+    idx v[17];
+    if (read_ints(t, v, 17, "geometry") < 0)
+        return -1;
+    *g = (conv_geo){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11],
+                    v[12], v[13], v[14], v[15], v[16]};
+    const int sizes_ok = g->N >= 1 && g->H >= 1 && g->W >= 1 && g->C >= 1 && g->kH >= 1 &&
+                         g->kW >= 1 && g->K >= 1 && g->sH >= 1 && g->sW >= 1 && g->dH >= 1 &&
+                         g->dW >= 1 && g->pH0 >= 0 && g->pH1 >= 0 && g->pW0 >= 0 &&
+                         g->pW1 >= 0 && g->H < (1 << 24) && g->W < (1 << 24) &&
+                         g->kH < (1 << 16) && g->kW < (1 << 16) && g->dH < (1 << 16) &&
+                         g->dW < (1 << 16) && g->pH0 < (1 << 24) && g->pH1 < (1 << 24) &&
+                         g->pW0 < (1 << 24) && g->pW1 < (1 << 24);
+    if (!sizes_ok) {
+        PyErr_SetString(PyExc_ValueError, "_native: convolution geometry out of range");
+        return -1;
+    }
+    const idx eh = g->H + g->pH0 + g->pH1 - g->dH * (g->kH - 1) - 1;
+    const idx ew = g->W + g->pW0 + g->pW1 - g->dW * (g->kW - 1) - 1;
+    if (eh < 0 || ew < 0 || g->Ho != eh / g->sH + 1 || g->Wo != ew / g->sW + 1) {
+        PyErr_SetString(PyExc_ValueError,
+                        "_native: output size does not match the convolution geometry");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *py_conv2d_forward(PyObject *self, PyObject *args)
+{
+    int dt, relu;
+    PyObject *xo, *wo, *bo, *yo, *geo;
+    idx n0, n1;
+    if (!PyArg_ParseTuple(args, "iOOOOOpnn", &dt, &xo, &wo, &bo, &yo, &geo, &relu, &n0, &n1))
+        return NULL;
+    conv_geo g;
+    if (check_dtype(dt) < 0 || conv_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+        return NULL;
+    buffers s = {.count = 0};
+    void *x, *w, *b, *y;
+    const char k = kind_of(dt);
+    if (get(&s, xo, &x, k, PRODUCT(g.N, g.H, g.W, g.C), 0, 0, "x") < 0 ||
+        get(&s, wo, &w, k, PRODUCT(g.kH, g.kW, g.C, g.K), 0, 0, "w") < 0 ||
+        get(&s, bo, &b, k, g.K, 0, 1, "b") < 0 ||
+        get(&s, yo, &y, k, PRODUCT(g.N, g.Ho, g.Wo, g.K), 1, 0, "y") < 0) {
+        release(&s);
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = conv2d_forward(dt, x, w, b, y, &g, relu, n0, n1);
+    Py_END_ALLOW_THREADS
+    return finish(&s, rc);
+}
+
+static PyObject *py_conv2d_backward(PyObject *self, PyObject *args)
+{
+    int dt;
+    PyObject *xo, *wo, *dyo, *yo, *dxo, *dwo, *dbo, *geo;
+    idx n0, n1;
+    if (!PyArg_ParseTuple(args, "iOOOOOOOOnn", &dt, &xo, &wo, &dyo, &yo, &dxo, &dwo, &dbo, &geo,
+                          &n0, &n1))
+        return NULL;
+    conv_geo g;
+    if (check_dtype(dt) < 0 || conv_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+        return NULL;
+    buffers s = {.count = 0};
+    void *x, *w, *dy, *y, *dx, *dw, *db;
+    const char k = kind_of(dt);
+    const idx xs = PRODUCT(g.N, g.H, g.W, g.C), ws = PRODUCT(g.kH, g.kW, g.C, g.K);
+    const idx ys = PRODUCT(g.N, g.Ho, g.Wo, g.K);
+    if (get(&s, xo, &x, k, xs, 0, 0, "x") < 0 || get(&s, wo, &w, k, ws, 0, 0, "w") < 0 ||
+        get(&s, dyo, &dy, k, ys, 0, 0, "dy") < 0 || get(&s, yo, &y, k, ys, 0, 1, "y") < 0 ||
+        get(&s, dxo, &dx, k, xs, 1, 1, "dx") < 0 || get(&s, dwo, &dw, k, ws, 1, 1, "dw") < 0 ||
+        get(&s, dbo, &db, k, g.K, 1, 1, "db") < 0) {
+        release(&s);
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = conv2d_backward(dt, x, w, dy, y, dx, dw, db, &g, n0, n1);
+    Py_END_ALLOW_THREADS
+    return finish(&s, rc);
+}
+
+/* ===== pooling ============================================================================ */
+
+static int pool_geometry(PyObject *t, pool_geo *g)
+{
+    idx v[12];
+    if (read_ints(t, v, 12, "geometry") < 0)
+        return -1;
+    *g = (pool_geo){v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
+    const int ok = g->N >= 1 && g->H >= 1 && g->W >= 1 && g->C >= 1 && g->kH >= 1 &&
+                   g->kW >= 1 && g->Ho >= 1 && g->Wo >= 1 && g->sH >= 1 && g->sW >= 1 &&
+                   g->pH0 >= 0 && g->pW0 >= 0 && g->kH < (1 << 15) && g->kW < (1 << 15) &&
+                   g->H < (1 << 24) && g->W < (1 << 24) && g->Ho < (1 << 24) &&
+                   g->Wo < (1 << 24) && g->sH < (1 << 24) && g->sW < (1 << 24) &&
+                   /* every window holds at least one input element */
+                   g->pH0 < g->kH && g->pW0 < g->kW && (g->Ho - 1) * g->sH - g->pH0 < g->H &&
+                   (g->Wo - 1) * g->sW - g->pW0 < g->W;
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "_native: pooling geometry out of range");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *py_max_pool_forward(PyObject *self, PyObject *args)
+{
+    int dt;
+    PyObject *xo, *yo, *ao, *geo;
+    idx n0, n1;
+    if (!PyArg_ParseTuple(args, "iOOOOnn", &dt, &xo, &yo, &ao, &geo, &n0, &n1))
+        return NULL;
+    pool_geo g;
+    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+        return NULL;
+    buffers s = {.count = 0};
+    void *x, *y, *a;
+    const char k = kind_of(dt);
+    const idx ys = PRODUCT(g.N, g.Ho, g.Wo, g.C);
+    if (get(&s, xo, &x, k, PRODUCT(g.N, g.H, g.W, g.C), 0, 0, "x") < 0 ||
+        get(&s, yo, &y, k, ys, 1, 0, "y") < 0 || get(&s, ao, &a, 'i', ys, 1, 0, "argmax") < 0) {
+        release(&s);
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = max_pool_forward(dt, x, y, a, &g, n0, n1);
+    Py_END_ALLOW_THREADS
+    return finish(&s, rc);
+}
+
+static PyObject *py_max_pool_backward(PyObject *self, PyObject *args)
+{
+    int dt;
+    PyObject *dyo, *ao, *dxo, *geo;
+    idx n0, n1;
+    if (!PyArg_ParseTuple(args, "iOOOOnn", &dt, &dyo, &ao, &dxo, &geo, &n0, &n1))
+        return NULL;
+    pool_geo g;
+    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+        return NULL;
+    buffers s = {.count = 0};
+    void *dy, *a, *dx;
+    const char k = kind_of(dt);
+    const idx ys = PRODUCT(g.N, g.Ho, g.Wo, g.C);
+    if (get(&s, dyo, &dy, k, ys, 0, 0, "dy") < 0 || get(&s, ao, &a, 'i', ys, 0, 0, "argmax") < 0 ||
+        get(&s, dxo, &dx, k, PRODUCT(g.N, g.H, g.W, g.C), 1, 0, "dx") < 0) {
+        release(&s);
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = max_pool_backward(dt, dy, a, dx, &g, n0, n1);
+    Py_END_ALLOW_THREADS
+    return finish(&s, rc);
+}
+
+static PyObject *py_avg_pool(PyObject *args, int backward)
+{
+    int dt, include_pad;
+    PyObject *io, *oo, *geo;
+    idx n0, n1;
+    if (!PyArg_ParseTuple(args, "iOOOpnn", &dt, &io, &oo, &geo, &include_pad, &n0, &n1))
+        return NULL;
+    pool_geo g;
+    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+        return NULL;
+    buffers s = {.count = 0};
+    void *in, *out;
+    const char k = kind_of(dt);
+    const idx xs = PRODUCT(g.N, g.H, g.W, g.C), ys = PRODUCT(g.N, g.Ho, g.Wo, g.C);
+    if (get(&s, io, &in, k, backward ? ys : xs, 0, 0, backward ? "dy" : "x") < 0 ||
+        get(&s, oo, &out, k, backward ? xs : ys, 1, 0, backward ? "dx" : "y") < 0) {
+        release(&s);
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = backward ? avg_pool_backward(dt, in, out, &g, include_pad, n0, n1)
+                  : avg_pool_forward(dt, in, out, &g, include_pad, n0, n1);
+    Py_END_ALLOW_THREADS
+    return finish(&s, rc);
+}
+
+static PyObject *py_avg_pool_forward(PyObject *self, PyObject *args) { return py_avg_pool(args, 0); }
+static PyObject *py_avg_pool_backward(PyObject *self, PyObject *args) { return py_avg_pool(args, 1); }
+
+/* ===== per-channel passes ================================================================= */
+
+static int matrix(idx M, idx C, idx m0, idx m1)
+{
+    if (M < 0 || C < 1 || PRODUCT(M, C) < 0) {
+        PyErr_SetString(PyExc_ValueError, "_native: matrix shape out of range");
+        return -1;
+    }
+    return check_range(m0, m1, M, "row");
+}
+
+static PyObject *py_channel_sums(PyObject *self, PyObject *args)
+{
+    int dt;
+    PyObject *xo, *yo, *dyo, *co, *so;
+    idx M, C, m0, m1;
+    if (!PyArg_ParseTuple(args, "iOOOOOnnnn", &dt, &xo, &yo, &dyo, &co, &so, &M, &C, &m0, &m1))
+        return NULL;
+    if (check_dtype(dt) < 0 || matrix(M, C, m0, m1) < 0)
+        return NULL;
+    buffers s = {.count = 0};
+    void *x, *y, *dy, *c, *sums;
+    const char k = kind_of(dt);
+    const idx n = PRODUCT(M, C);
+    if (get(&s, xo, &x, k, n, 0, 1, "x") < 0 || get(&s, yo, &y, k, n, 0, 1, "y") < 0 ||
+        get(&s, dyo, &dy, k, n, 0, 1, "dy") < 0 || get(&s, co, &c, k, C, 0, 1, "center") < 0 ||
+        get(&s, so, &sums, 'd', 2 * C, 1, 0, "sums") < 0) {
+        release(&s);
+        return NULL;
+    }
+    if ((!dy && !x) || (!dy && y)) {
+        release(&s);
+        PyErr_SetString(PyExc_ValueError, "_native: channel_sums needs x, or dy");
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = channel_sums(dt, x, y, dy, c, sums, m0, m1, C);
+    Py_END_ALLOW_THREADS
+    return finish(&s, rc);
+}
+
+static PyObject *py_channel_map(PyObject *self, PyObject *args)
+{
+    int dt, relu;
+    PyObject *xo, *co, *sco, *sho, *ro, *oo;
+    idx M, C, m0, m1;
+    if (!PyArg_ParseTuple(args, "iOOOOOpOnnnn", &dt, &xo, &co, &sco, &sho, &ro, &relu, &oo, &M,
+                          &C, &m0, &m1))
+        return NULL;
+    if (check_dtype(dt) < 0 || matrix(M, C, m0, m1) < 0)
+        return NULL;
+    buffers s = {.count = 0};
+    void *x, *c, *sc, *sh, *r, *out;
+    const char k = kind_of(dt);
+    const idx n = PRODUCT(M, C);
+    if (get(&s, xo, &x, k, n, 0, 0, "x") < 0 || get(&s, co, &c, k, C, 0, 1, "center") < 0 ||
+        get(&s, sco, &sc, k, C, 0, 1, "scale") < 0 || get(&s, sho, &sh, k, C, 0, 1, "shift") < 0 ||
+        get(&s, ro, &r, k, n, 0, 1, "residual") < 0 || get(&s, oo, &out, k, n, 1, 0, "out") < 0) {
+        release(&s);
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = channel_map(dt, x, c, sc, sh, r, relu, out, m0, m1, C);
+    Py_END_ALLOW_THREADS
+    return finish(&s, rc);
+}
+
+static PyObject *py_channel_grad(PyObject *self, PyObject *args)
+{
+    int dt;
+    PyObject *dyo, *yo, *xo, *co, *sco, *oo, *slo, *dxo, *dro;
+    idx M, C, m0, m1;
+    if (!PyArg_ParseTuple(args, "iOOOOOOOOOnnnn", &dt, &dyo, &yo, &xo, &co, &sco, &oo, &slo,
+                          &dxo, &dro, &M, &C, &m0, &m1))
+        return NULL;
+    if (check_dtype(dt) < 0 || matrix(M, C, m0, m1) < 0)
+        return NULL;
+    buffers s = {.count = 0};
+    void *dy, *y, *x, *c, *sc, *of, *sl, *dx, *dr;
+    const char k = kind_of(dt);
+    const idx n = PRODUCT(M, C);
+    if (get(&s, dyo, &dy, k, n, 0, 0, "dy") < 0 || get(&s, yo, &y, k, n, 0, 1, "y") < 0 ||
+        get(&s, xo, &x, k, n, 0, 1, "x") < 0 || get(&s, co, &c, k, C, 0, 1, "center") < 0 ||
+        get(&s, sco, &sc, k, C, 0, 1, "scale") < 0 || get(&s, oo, &of, k, C, 0, 1, "offset") < 0 ||
+        get(&s, slo, &sl, k, C, 0, 1, "slope") < 0 || get(&s, dxo, &dx, k, n, 1, 1, "dx") < 0 ||
+        get(&s, dro, &dr, k, n, 1, 1, "dres") < 0) {
+        release(&s);
+        return NULL;
+    }
+    if (sl && !x) {
+        release(&s);
+        PyErr_SetString(PyExc_ValueError, "_native: channel_grad's slope needs x");
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = channel_grad(dt, dy, y, x, c, sc, of, sl, dx, dr, m0, m1, C);
+    Py_END_ALLOW_THREADS
+    return finish(&s, rc);
+}
+
+/* ===== instruction set ==================================================================== */
+
+static int avx2_supported(void)
+{
+#if STRIATE_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+static PyObject *py_isa(PyObject *self, PyObject *unused)
+{
+    return PyUnicode_FromString(striate_isa == ISA_AVX2 ? "avx2" : "baseline");
+}
+
+static PyObject *py_set_isa(PyObject *self, PyObject *args)
+{
+    const char *name;
+    if (!PyArg_ParseTuple(args, "s", &name))
+        return NULL;
+    if (strcmp(name, "baseline") == 0)
+        striate_isa = ISA_BASE;
+    else if (strcmp(name, "avx2") == 0 && avx2_supported())
+        striate_isa = ISA_AVX2;
+    else {
+        PyErr_Format(PyExc_ValueError, "_native: instruction set '%s' is not available here",
+                     name);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"conv2d_forward", py_conv2d_forward, METH_VARARGS, NULL},
+    {"conv2d_backward", py_conv2d_backward, METH_VARARGS, NULL},
+    {"max_pool_forward", py_max_pool_forward, METH_VARARGS, NULL},
+    {"max_pool_backward", py_max_pool_backward, METH_VARARGS, NULL},
+    {"avg_pool_forward", py_avg_pool_forward, METH_VARARGS, NULL},
+    {"avg_pool_backward", py_avg_pool_backward, METH_VARARGS, NULL},
+    {"channel_sums", py_channel_sums, METH_VARARGS, NULL},
+    {"channel_map", py_channel_map, METH_VARARGS, NULL},
+    {"channel_grad", py_channel_grad, METH_VARARGS, NULL},
+    {"isa", py_isa, METH_NOARGS, NULL},
+    {"set_isa", py_set_isa, METH_VARARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_native",
+    "Compiled kernels of striate; use them through striate.kernels.native.", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    striate_isa = avx2_supported() ? ISA_AVX2 : ISA_BASE;
+    return PyModule_Create(&module);
+}

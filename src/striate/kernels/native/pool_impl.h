@@ -1,0 +1,158 @@
+/* Max and average pooling, channels-last (included by instantiate.h).
+ *
+ * Each output position walks its window in window (row-major) order over the elements that lie
+ * on the input only: padding never wins a maximum and adds nothing to a sum, which is what
+ * padding with -inf (max) or zeros (average) gives. The channels are the inner loop, so the
+ * compiler vectorises along them. Max pooling keeps, per output, the window-order index
+ * u*kW + v of the first maximum (a later element takes over only when strictly larger, or when
+ * it is NaN, which then propagates, as in PyTorch); backward sends dy there.
+ */
+
+/* The part [u0, u1) x [v0, v1) of window (i, j) that lies on the input. */
+#ifndef STRIATE_POOL_MACROS
+#define STRIATE_POOL_MACROS
+#define WINDOW(g, i, j)                                                                        \
+    const idx h0 = (i) * (g)->sH - (g)->pH0, w0 = (j) * (g)->sW - (g)->pW0;                    \
+    const idx u0 = h0 < 0 ? -h0 : 0, v0 = w0 < 0 ? -w0 : 0;                                    \
+    const idx u1 = (g)->H - h0 < (g)->kH ? (g)->H - h0 : (g)->kH;                              \
+    const idx v1 = (g)->W - w0 < (g)->kW ? (g)->W - w0 : (g)->kW;
+#endif
+
+ATTR static int FN(max_pool_forward)(const void *xv, void *yv, int32_t *arg, const pool_geo *g,
+                                     idx n0, idx n1)
+{
+    const T *x = xv;
+    T *y = yv;
+    const idx C = g->C;
+    for (idx n = n0; n < n1; n++) {
+        const T *xn = x + n * g->H * g->W * C;
+        for (idx i = 0; i < g->Ho; i++)
+            for (idx j = 0; j < g->Wo; j++) {
+                WINDOW(g, i, j)
+                T *restrict yr = y + ((n * g->Ho + i) * g->Wo + j) * C;
+                int32_t *restrict ar = arg + ((n * g->Ho + i) * g->Wo + j) * C;
+                const T *first = xn + ((h0 + u0) * g->W + w0 + v0) * C;
+                const int32_t id0 = (int32_t)(u0 * g->kW + v0);
+                for (idx c = 0; c < C; c++) {
+                    yr[c] = first[c];
+                    ar[c] = id0;
+                }
+                for (idx u = u0; u < u1; u++)
+                    for (idx v = (u == u0 ? v0 + 1 : v0); v < v1; v++) {
+                        const T *restrict xe = xn + ((h0 + u) * g->W + w0 + v) * C;
+                        const int32_t id = (int32_t)(u * g->kW + v);
+                        for (idx c = 0; c < C; c++) {
+                            const T val = xe[c], m = yr[c];
+                            const int take = (val > m) | (val != val);
+                            yr[c] = take ? val : m;
+                            ar[c] = take ? id : ar[c];
+                        }
+                    }
+            }
+    }
+    return 0;
+}
+
+ATTR static int FN(max_pool_backward)(const void *dyv, const int32_t *arg, void *dxv,
+                                      const pool_geo *g, idx n0, idx n1)
+{
+    const T *dy = dyv;
+    T *dx = dxv;
+    const idx C = g->C, window = g->kH * g->kW;
+    /* index u*kW + v -> element offset, u, v */
+    idx *offset = malloc(sizeof(idx) * (size_t)(3 * window));
+    if (!offset)
+        return -1;
+    idx *row = offset + window, *col = offset + 2 * window;
+    for (idx u = 0; u < g->kH; u++)
+        for (idx v = 0; v < g->kW; v++) {
+            offset[u * g->kW + v] = (u * g->W + v) * C;
+            row[u * g->kW + v] = u;
+            col[u * g->kW + v] = v;
+        }
+    const idx image = g->H * g->W * C;
+    memset(dx + n0 * image, 0, sizeof(T) * (size_t)((n1 - n0) * image));
+    for (idx n = n0; n < n1; n++) {
+        T *dxn = dx + n * image;
+        for (idx i = 0; i < g->Ho; i++)
+            for (idx j = 0; j < g->Wo; j++) {
+                WINDOW(g, i, j)
+                const idx p = ((n * g->Ho + i) * g->Wo + j) * C;
+                const idx base = (h0 * g->W + w0) * C;
+                const T *dyr = dy + p;
+                const int32_t *ar = arg + p;
+                for (idx c = 0; c < C; c++) {
+                    /* an index that does not name an input element of the window is refused
+                     * (the arrays come from Python: no write may land outside dx) */
+                    const int32_t a = ar[c];
+                    if (a < 0 || a >= window || row[a] < u0 || row[a] >= u1 || col[a] < v0 ||
+                        col[a] >= v1) {
+                        free(offset);
+                        return -2;
+                    }
+                    dxn[base + offset[a] + c] += dyr[c];
+                }
+            }
+    }
+    free(offset);
+    return 0;
+}
+
+ATTR static int FN(avg_pool_forward)(const void *xv, void *yv, const pool_geo *g,
+                                     int include_pad, idx n0, idx n1)
+{
+    const T *x = xv;
+    T *y = yv;
+    const idx C = g->C;
+    for (idx n = n0; n < n1; n++) {
+        const T *xn = x + n * g->H * g->W * C;
+        for (idx i = 0; i < g->Ho; i++)
+            for (idx j = 0; j < g->Wo; j++) {
+                WINDOW(g, i, j)
+                T *restrict yr = y + ((n * g->Ho + i) * g->Wo + j) * C;
+                const T count = include_pad ? (T)(g->kH * g->kW) : (T)((u1 - u0) * (v1 - v0));
+                for (idx c = 0; c < C; c++)
+                    yr[c] = 0;
+                for (idx u = u0; u < u1; u++)
+                    for (idx v = v0; v < v1; v++) {
+                        const T *restrict xe = xn + ((h0 + u) * g->W + w0 + v) * C;
+                        for (idx c = 0; c < C; c++)
+                            yr[c] += xe[c];
+                    }
+                for (idx c = 0; c < C; c++)
+                    yr[c] /= count;
+            }
+    }
+    return 0;
+}
+
+ATTR static int FN(avg_pool_backward)(const void *dyv, void *dxv, const pool_geo *g,
+                                      int include_pad, idx n0, idx n1)
+{
+    const T *dy = dyv;
+    T *dx = dxv;
+    const idx C = g->C, image = g->H * g->W * C;
+    T *share = malloc(sizeof(T) * (size_t)C);
+    if (!share)
+        return -1;
+    memset(dx + n0 * image, 0, sizeof(T) * (size_t)((n1 - n0) * image));
+    for (idx n = n0; n < n1; n++) {
+        T *dxn = dx + n * image;
+        for (idx i = 0; i < g->Ho; i++)
+            for (idx j = 0; j < g->Wo; j++) {
+                WINDOW(g, i, j)
+                const T *dyr = dy + ((n * g->Ho + i) * g->Wo + j) * C;
+                const T count = include_pad ? (T)(g->kH * g->kW) : (T)((u1 - u0) * (v1 - v0));
+                for (idx c = 0; c < C; c++)
+                    share[c] = dyr[c] / count;
+                for (idx u = u0; u < u1; u++)
+                    for (idx v = v0; v < v1; v++) {
+                        T *restrict de = dxn + ((h0 + u) * g->W + w0 + v) * C;
+                        for (idx c = 0; c < C; c++)
+                            de[c] += share[c];
+                    }
+            }
+    }
+    free(share);
+    return 0;
+}
