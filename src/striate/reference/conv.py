@@ -33,7 +33,7 @@ def padded_zeros(x_shape, padding, dtype) -> np.ndarray:
     return np.zeros((x_shape[0], *spatial, x_shape[-1]), dtype=dtype)
 
 
-def out_size(size: int, k: int, s: int, p, d: int) -> int:
+def output_size(size: int, k: int, s: int, p, d: int) -> int:
     """O = floor((I + p_start + p_end - d*(k - 1) - 1) / s) + 1."""
     return (size + p[0] + p[1] - d * (k - 1) - 1) // s + 1
 
@@ -65,7 +65,7 @@ def conv(x, w, b, stride, padding, dilation, groups):
     """
     kernel = w.shape[:-2]
     xp = pad(x, padding)
-    out = [out_size(i, k, s, p, d) for i, k, s, p, d in
+    out = [output_size(i, k, s, p, d) for i, k, s, p, d in
            zip(x.shape[1:-1], kernel, stride, padding, dilation, strict=True)]
     y = np.zeros((x.shape[0], *out, groups, w.shape[-1] // groups), dtype=x.dtype)
     for t in taps(kernel):

@@ -8,6 +8,8 @@ result (a scalar, or l's shape for 'none').
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -22,7 +24,7 @@ def _per_example(dy, shape, reduction):
     """d(reduced loss)/d l: dy / l.size for 'mean', dy for 'sum', dy itself for 'none'."""
     if reduction == "none":
         return dy
-    return np.broadcast_to(dy / np.prod(shape) if reduction == "mean" else dy, shape)
+    return np.broadcast_to(dy / math.prod(shape) if reduction == "mean" else dy, shape)
 
 
 def _target(labels, classes, label_smoothing, dtype):

@@ -12,11 +12,11 @@ import math
 
 import numpy as np
 
-from .conv import crop, out_size, pad, padded_zeros, taps
+from .conv import crop, output_size, pad, padded_zeros, taps
 
 
 def _out(x_shape, size, stride, padding) -> list[int]:
-    return [out_size(i, k, s, p, 1)
+    return [output_size(i, k, s, p, 1)
             for i, k, s, p in zip(x_shape[1:-1], size, stride, padding, strict=True)]
 
 
@@ -103,20 +103,20 @@ def avg_pool(x, size, stride, padding, count_include_pad):
     xp = pad(x, padding)
     out = _out(x.shape, size, stride, padding)
     total = sum(xp[_view(t, stride, out)] for t in taps(size))
-    return total / _count(x.shape, size, stride, padding, count_include_pad, out)
+    return total / _count(x.shape, size, stride, padding, count_include_pad, out, x.dtype)
 
 
-def _count(x_shape, size, stride, padding, count_include_pad, out):
+def _count(x_shape, size, stride, padding, count_include_pad, out, dtype):
     if count_include_pad:
         return math.prod(size)
-    inside = _inside(x_shape, padding, np.int64)
+    inside = _inside(x_shape, padding, dtype)
     return sum(inside[_view(t, stride, out)] for t in taps(size))  # (1, *out, 1)
 
 
 def avg_pool_dx(dy, x_shape, size, stride, padding, count_include_pad):
     """dx[n, i, c] = sum over windows o holding i of dy[n, o, c] / count[o]. Returns x_shape."""
     out = dy.shape[1:-1]
-    share = dy / _count(x_shape, size, stride, padding, count_include_pad, out)
+    share = dy / _count(x_shape, size, stride, padding, count_include_pad, out, dy.dtype)
     dxp = padded_zeros(x_shape, padding, dy.dtype)
     for t in taps(size):
         dxp[_view(t, stride, out)] += share
@@ -137,14 +137,14 @@ def gaussian_pool(x, size, stride, padding, sigma):
     """y[n, o, c] = sum_t w[t] xp[n, o*s + t, c] / sum_{t on the input} w[t]  (`gaussian_weights`;
     padding carries no weight). x: (N, *in, C). Returns (N, *out, C)."""
     xp, inside = pad(x, padding), _inside(x.shape, padding, x.dtype)
-    out, w = _out(x.shape, size, stride, padding), gaussian_weights(size, sigma)
+    out, w = _out(x.shape, size, stride, padding), gaussian_weights(size, sigma).astype(x.dtype)
     total = sum(w[t] * xp[_view(t, stride, out)] for t in taps(size))
     return total / sum(w[t] * inside[_view(t, stride, out)] for t in taps(size))
 
 
 def gaussian_pool_dx(dy, x_shape, size, stride, padding, sigma):
     """dx[n, o*s + t - p_start, c] += w[t] dy[n, o, c] / sum_{t' on the input} w[t']."""
-    out, w = dy.shape[1:-1], gaussian_weights(size, sigma)
+    out, w = dy.shape[1:-1], gaussian_weights(size, sigma).astype(dy.dtype)
     inside = _inside(x_shape, padding, dy.dtype)
     share = dy / sum(w[t] * inside[_view(t, stride, out)] for t in taps(size))
     dxp = padded_zeros(x_shape, padding, dy.dtype)
@@ -199,18 +199,18 @@ def adaptive_windows(size: int, out: int) -> list[slice]:
     return [slice(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
 
 
-def _adaptive(x_shape, out_shape):
+def _adaptive(x_shape, out_size):
     """(output position, index of its window in x) for every output position, row-major."""
-    axes = [adaptive_windows(i, o) for i, o in zip(x_shape[1:-1], out_shape, strict=True)]
-    for o in taps(out_shape):
+    axes = [adaptive_windows(i, o) for i, o in zip(x_shape[1:-1], out_size, strict=True)]
+    for o in taps(out_size):
         yield o, (slice(None), *(a[i] for a, i in zip(axes, o, strict=True)))
 
 
-def adaptive_avg_pool(x, out_shape):
+def adaptive_avg_pool(x, out_size):
     """y[n, o, c] = mean of x[n, window(o), c], windows as `adaptive_windows` along each axis.
-    x: (N, *in, C); out_shape: the output's spatial sizes. Returns (N, *out_shape, C)."""
-    y = np.empty((x.shape[0], *out_shape, x.shape[-1]), dtype=x.dtype)
-    for o, window in _adaptive(x.shape, out_shape):
+    x: (N, *in, C); out_size: the output's spatial sizes. Returns (N, *out_size, C)."""
+    y = np.empty((x.shape[0], *out_size, x.shape[-1]), dtype=x.dtype)
+    for o, window in _adaptive(x.shape, out_size):
         part = x[window]
         y[(slice(None), *o)] = part.reshape(x.shape[0], -1, x.shape[-1]).mean(axis=1)
     return y
@@ -224,10 +224,10 @@ def adaptive_avg_pool_dx(dy, x_shape):
     return dx
 
 
-def adaptive_max_pool(x, out_shape):
+def adaptive_max_pool(x, out_size):
     """y[n, o, c] = max of x[n, window(o), c] (windows as `adaptive_avg_pool`)."""
-    y = np.empty((x.shape[0], *out_shape, x.shape[-1]), dtype=x.dtype)
-    for o, window in _adaptive(x.shape, out_shape):
+    y = np.empty((x.shape[0], *out_size, x.shape[-1]), dtype=x.dtype)
+    for o, window in _adaptive(x.shape, out_size):
         y[(slice(None), *o)] = global_max_pool(x[window])
     return y
 
