@@ -12,7 +12,11 @@ import numpy as np
 
 
 def relu(x):
-    """y = max(0, x)."""
+    """y = max(0, x).
+
+    >>> relu(np.array([-1.0, 0.0, 2.0]))
+    array([0., 0., 2.])
+    """
     return np.maximum(x, 0)
 
 
@@ -139,7 +143,11 @@ def hardswish_dx(dy, x):
 
 def softmax(x, axis=-1):
     """y_i = exp(x_i - max_j x_j) / sum_k exp(x_k - max_j x_j) along `axis` (the shift by the
-    maximum changes nothing mathematically and keeps exp from overflowing)."""
+    maximum changes nothing mathematically and keeps exp from overflowing).
+
+    >>> softmax(np.array([1000.0, 1000.0]))
+    array([0.5, 0.5])
+    """
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 

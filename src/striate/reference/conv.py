@@ -62,6 +62,12 @@ def conv(x, w, b, stride, padding, dilation, groups):
     o runs over output positions and t over kernel taps (tuples, one entry per spatial axis),
     c over the C_in/G channels of the group g = f // (C_out/G) that filter f belongs to.
     x: (N, *in, C_in); w: (*k, C_in/G, C_out); b: (C_out,) or None. Returns (N, *out, C_out).
+
+    The lecture's series [1, 0, 2, 3, 5, 1, 2, 3] with the kernel [-1, 2, 1], 'valid':
+
+    >>> x, k = np.array([1., 0, 2, 3, 5, 1, 2, 3]), np.array([-1., 2, 1])
+    >>> conv(x.reshape(1, 8, 1), k.reshape(3, 1, 1), None, (1,), ((0, 0),), (1,), 1).ravel()
+    array([ 1.,  7.,  9.,  8., -1.,  6.])
     """
     kernel = w.shape[:-2]
     xp = pad(x, padding)
@@ -84,6 +90,10 @@ def conv_dx(dy, w, x_shape, stride, padding, dilation, groups):
     this is a 'full' cross-correlation of dy with the flipped kernel, w[t, c, f] read as
     w'[k-1-t, f, c]; positions never read (rows dropped by the stride) get 0.
     dy: (N, *out, C_out); w: (*k, C_in/G, C_out); x_shape: (N, *in, C_in). Returns x_shape.
+
+    >>> conv_dx(np.ones((1, 3, 1)), np.array([1., 2, 3]).reshape(3, 1, 1), (1, 5, 1), (1,),
+    ...         ((0, 0),), (1,), 1).ravel()
+    array([1., 3., 6., 5., 3.])
     """
     kernel, out = w.shape[:-2], dy.shape[1:-1]
     dxp = _split(padded_zeros(x_shape, padding, dy.dtype), groups)  # (N, *padded, G, C_in/G)
@@ -100,6 +110,10 @@ def conv_dw(dy, x, w_shape, stride, padding, dilation, groups):
     dw[t, c, f] = sum_{n, o} dy[n, o, f] * xp[n, o*s + t*d, g*C_in/G + c]   (g the group of f)
 
     dy: (N, *out, C_out); x: (N, *in, C_in); w_shape: (*k, C_in/G, C_out). Returns w_shape.
+
+    >>> conv_dw(np.ones((2, 6, 6, 8)), np.ones((2, 8, 8, 4)), (3, 3, 2, 8), (1, 1),
+    ...         ((0, 0), (0, 0)), (1, 1), 2).shape
+    (3, 3, 2, 8)
     """
     kernel, out = w_shape[:-2], dy.shape[1:-1]
     xp = pad(x, padding)
@@ -125,6 +139,9 @@ def flip_kernel(w):
     (`conv`) instead, the same operation with the kernel flipped. So conv(x, flip_kernel(w))
     is the true convolution (F's flip=True), and its weight gradient is
     flip_kernel(conv_dw(dy, x, ...)).
+
+    >>> flip_kernel(np.array([-1., 2, 1]).reshape(3, 1, 1)).ravel()
+    array([ 1.,  2., -1.])
     """
     return w[(slice(None, None, -1),) * (w.ndim - 2)]
 
@@ -141,6 +158,10 @@ def conv_transpose(x, w, b, stride, padding, dilation, groups, output_shape):
     x: (N, *out, C_out); w: (*k, C_in/G, C_out); b: (C_in,) or None; output_shape: the spatial
     sizes of the result (several input sizes map to the same conv output when s > 1).
     Returns (N, *output_shape, C_in).
+
+    >>> conv_transpose(np.ones((1, 4, 4, 8)), np.ones((3, 3, 3, 8)), None, (2, 2),
+    ...                ((0, 1), (0, 1)), (1, 1), 1, (8, 8)).shape
+    (1, 8, 8, 3)
     """
     y = conv_dx(x, w, (x.shape[0], *output_shape, w.shape[-2] * groups), stride, padding,
                 dilation, groups)
@@ -165,6 +186,10 @@ def locally_connected(x, w, b, stride, padding, dilation):
 
     x: (N, *in, C_in); w: (*out, *k, C_in, C_out); b: (*out, C_out) or None.
     Returns (N, *out, C_out).
+
+    >>> locally_connected(np.ones((2, 6, 6, 3)), np.ones((4, 4, 3, 3, 3, 5)), None, (1, 1),
+    ...                   ((0, 0), (0, 0)), (1, 1)).shape
+    (2, 4, 4, 5)
     """
     n = x.ndim - 2
     out, kernel = w.shape[:n], w.shape[n:2 * n]

@@ -17,7 +17,11 @@ def dropout_mask(shape, p, rng):
 
 def dropout(x, mask, p):
     """y = x * mask / (1 - p), computed as x * (mask * (1/(1 - p))) in x's dtype (striate's
-    order of rounding). mask: booleans (keep) broadcasting against x; p in [0, 1)."""
+    order of rounding). mask: booleans (keep) broadcasting against x; p in [0, 1).
+
+    >>> dropout(np.ones(4), np.array([True, False, True, True]), 0.5)
+    array([2., 0., 2., 2.])
+    """
     return x * (mask.astype(x.dtype) * x.dtype.type(1 / (1 - p)))
 
 

@@ -10,6 +10,9 @@ def dense(x, w, b):
 
     x: (..., in), any leading axes; w: (in, out), the transpose of torch's Linear weight;
     b: (out,) or None. Returns (..., out).
+
+    >>> dense(np.zeros((8, 5, 3)), np.zeros((3, 4)), np.ones(4)).shape
+    (8, 5, 4)
     """
     y = np.einsum("...i,ij->...j", x, w)
     return y if b is None else y + b

@@ -29,6 +29,10 @@ def batch_norm_train(x, gamma, beta, eps):
 
     i runs over the m = N * positions values of channel c. x: (N, ..., C); gamma, beta: (C,)
     or None (1 and 0). Returns (y, mean, var): y like x, mean and var (C,).
+
+    >>> y, mean, var = batch_norm_train(np.array([[1.], [3.]]), None, None, 0.0)
+    >>> y.ravel(), mean, var
+    (array([-1.,  1.]), array([2.]), array([1.]))
     """
     gamma, beta = _affine(gamma, beta, x.shape[-1], x.dtype)
     mean = _per_channel(x).mean(axis=0)
@@ -112,6 +116,9 @@ def local_response_norm(x, size, alpha, beta, k):
     c' from c - size//2 to c + (size-1)//2 (channels outside [0, C) count as zero). alpha is
     divided by the window size: AlexNet's (k=2, n=5, alpha=1e-4, beta=0.75) is size=5,
     alpha=5e-4 here. x: (N, ..., C). Returns the shape of x.
+
+    >>> local_response_norm(np.ones((1, 3)), 3, 3.0, 1.0, 1.0)
+    array([[0.33333333, 0.25      , 0.33333333]])
     """
     return x * _lrn_denominator(x, size, alpha, k) ** -beta
 

@@ -36,6 +36,13 @@ def max_pool(x, size, stride, padding):
     """y[n, o, c] = max_{t < size} xp[n, o*s + t, c]   (xp: x padded with -inf).
 
     x: (N, *in, C). Returns (N, *out, C), O = floor((I + p_start + p_end - k) / s) + 1.
+
+    The lecture's 2x2 max pool at stride 2:
+
+    >>> x = np.array([[1., 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]])
+    >>> max_pool(x.reshape(1, 4, 4, 1), (2, 2), (2, 2), ((0, 0), (0, 0)))[0, :, :, 0]
+    array([[6., 8.],
+           [3., 4.]])
     """
     xp = pad(x, padding, -np.inf)
     out = _out(x.shape, size, stride, padding)
@@ -52,6 +59,10 @@ def max_pool_dx(dy, x, size, stride, padding):
     being the FIRST element of the window, in row-major (window) order, that equals the maximum
     and is not padding (PyTorch's rule on ties). Overlapping windows may share a winner: their
     dy add up. x: (N, *in, C); dy: (N, *out, C). Returns x's shape.
+
+    >>> max_pool_dx(np.ones((1, 1, 1)), np.array([3., 5, 5]).reshape(1, 3, 1), (3,), (1,),
+    ...             ((0, 0),)).ravel()
+    array([0., 1., 0.])
     """
     xp, inside = pad(x, padding, -np.inf), _inside(x.shape, padding)
     out = dy.shape[1:-1]
@@ -99,6 +110,11 @@ def avg_pool(x, size, stride, padding, count_include_pad):
     count[o] = prod(size) if count_include_pad, else the number of window elements that lie on
     the input (padding left out, TensorFlow's and Keras's rule). x: (N, *in, C).
     Returns (N, *out, C).
+
+    >>> avg_pool(np.ones((1, 3, 1)), (2,), (2,), ((0, 1),), False).ravel()
+    array([1., 1.])
+    >>> avg_pool(np.ones((1, 3, 1)), (2,), (2,), ((0, 1),), True).ravel()
+    array([1. , 0.5])
     """
     xp = pad(x, padding)
     out = _out(x.shape, size, stride, padding)
@@ -208,7 +224,10 @@ def _adaptive(x_shape, out_size):
 
 def adaptive_avg_pool(x, out_size):
     """y[n, o, c] = mean of x[n, window(o), c], windows as `adaptive_windows` along each axis.
-    x: (N, *in, C); out_size: the output's spatial sizes. Returns (N, *out_size, C)."""
+    x: (N, *in, C); out_size: the output's spatial sizes. Returns (N, *out_size, C).
+
+    >>> adaptive_avg_pool(np.zeros((2, 13, 9, 3)), (6, 9)).shape
+    (2, 6, 9, 3)"""
     y = np.empty((x.shape[0], *out_size, x.shape[-1]), dtype=x.dtype)
     for o, window in _adaptive(x.shape, out_size):
         part = x[window]
