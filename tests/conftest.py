@@ -23,3 +23,19 @@ def pytest_collection_modifyitems(items):
     unstable = [item.nodeid for item in items if " at 0x" in item.nodeid]
     if unstable:
         raise pytest.UsageError(f"test ids with memory addresses: {unstable[:3]}")
+
+
+@pytest.fixture(scope="session")
+def main_job(tmp_path_factory):
+    """The main job's checkpoint: plain `striate train` (LeNet-5, 25 epochs on the bundled
+    MNIST sample), run once per test session; its folder."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("main_job") / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "striate", "train", "--no-progress", "--out",
+                             str(out)], capture_output=True, text=True, env=env, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out

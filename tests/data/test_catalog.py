@@ -121,7 +121,8 @@ def test_dataset_errors(tmp_path):
         load_dataset("cifar10", str(tmp_path / "none"))
     with pytest.raises(UserError, match="--download: striate downloads MNIST only"):
         load_dataset("cifar10", str(tmp_path), download=True)
-    with pytest.raises(UserError, match="records no data set I can find"):
+    with pytest.raises(UserError, match=r"does not say which data set it was trained on .* "
+                                        r"pass --data FILE.npz"):
         load_test_part({"name": "imagenet"})
 
 

@@ -125,8 +125,8 @@ def load_test_part(record: dict, data_dir: str | None = None) -> tuple[np.ndarra
     elif name in ("bundled", "mnist", "cifar10"):
         dataset = load_dataset(name, data_dir or record.get("data_dir"))
     else:
-        raise UserError(f"the checkpoint records no data set I can find ({record!r}); pass "
-                        f"--data FILE.npz")
+        raise UserError("the checkpoint does not say which data set it was trained on (it "
+                        "was saved without one); pass --data FILE.npz with images and labels")
     return dataset.test_images, dataset.test_labels
 
 

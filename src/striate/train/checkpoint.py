@@ -8,6 +8,8 @@ such as `features.0.weight`); its metadata (strings only, in the safetensors hea
     model            JSON: the registry config, {"name": "lenet5", "num_classes": 10, ...}
     input_shape      JSON: the model's input (H, W, C) without the batch axis
     preprocessing    JSON: the transform config that turns stored images into model input
+    image_shape      JSON: the (H, W, C) of the images the preprocessing takes
+    image_preparation JSON: how a picture becomes such an image (striate.data.images)
     class_names      JSON: one name per output
     dataset          JSON: where the data came from, so `striate evaluate` finds the test part
     ...              any other keyword given to `save`, JSON-encoded
@@ -62,6 +64,11 @@ def write_checkpoint(
     from safetensors.numpy import save_file
 
     tensors = {name: np.ascontiguousarray(array) for name, array in state.items()}
+    if "model" in metadata:
+        # the preprocessing travels with every model, whichever way it was saved
+        from ..data.images import default_conventions
+
+        metadata = {**default_conventions(metadata.get("input_shape")), **metadata}
     for name, array in (resume or {}).items():
         tensors[RESUME_PREFIX + name] = np.ascontiguousarray(array)
     header = {"format": FORMAT, "format_version": FORMAT_VERSION}
@@ -94,7 +101,12 @@ def save(model, path: str | os.PathLike, **metadata: Any) -> Path:
 
     metadata: JSON-able values stored with the weights, e.g. `input_shape=(28, 28, 1)`,
     `class_names=[...]`, `preprocessing=transform.config()`. A model built by
-    `striate.models.create` records its config, so `striate.load(path)` rebuilds it.
+    `striate.models.create` records its config, so `striate.load(path)` rebuilds it. What is
+    not given of the images' conventions (`image_shape`, `image_preparation`,
+    `preprocessing`) is recorded from `striate.data.images.default_conventions`: for a
+    one-channel 28x28 or 32x32 model MNIST's (digits found on the page, padded to 32 where
+    needed, normalised with mean 0.1307 and std 0.3081), otherwise pictures cropped to the
+    input size and scaled to [0, 1]. `striate predict` and `striate export` use them.
 
     >>> import tempfile
     >>> from striate import models
