@@ -88,7 +88,7 @@ MUTATIONS: list[Mutation] = [
         "        z = logits - logits.max(axis=-1, keepdims=True)  # log-sum-exp trick",
         "        z = logits + 0  # log-sum-exp trick",
         "softmax cross-entropy without subtracting the max (overflows on large logits)",
-        ("tests/functional/test_loss.py",),
+        ("tests/functional/test_loss_overflow.py",),
     ),
     Mutation(
         "label-smoothing-k-minus-1", "src/striate/functional/loss.py",
@@ -102,7 +102,7 @@ MUTATIONS: list[Mutation] = [
         "np.log1p(np.exp(-np.abs(logits)))",
         "np.log1p(np.exp(-logits)) - np.maximum(-logits, 0) + np.maximum(-logits, 0) * 0",
         "binary cross-entropy with logits exponentiates positive numbers (overflow)",
-        ("tests/functional/test_loss.py",),
+        ("tests/functional/test_loss_overflow.py",),
     ),
     # ----- optimisers and schedules ---------------------------------------------------------
     Mutation(
