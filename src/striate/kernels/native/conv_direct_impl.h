@@ -266,8 +266,10 @@ ATTR static void FN(routed_rows)(T *dst, idx Kp, const T *dy, const T *y, idx P,
     for (idx p = 0; p < P; p++, dst += Kp, dy += K) {
         if (y) {
             const T *yr = y + p * K;
-            for (idx k = 0; k < K; k++)
-                dst[k] = yr[k] > 0 ? dy[k] : 0;
+            for (idx k = 0; k < K; k++) {
+                const T d = dy[k]; /* both loaded: a select, not a branch on random signs */
+                dst[k] = yr[k] > 0 ? d : 0;
+            }
         } else {
             memcpy(dst, dy, sizeof(T) * (size_t)K);
         }

@@ -11,6 +11,7 @@
 /* The part [u0, u1) x [v0, v1) of window (i, j) that lies on the input. */
 #ifndef STRIATE_POOL_MACROS
 #define STRIATE_POOL_MACROS
+#include <math.h>
 #define WINDOW(g, i, j)                                                                        \
     const idx h0 = (i) * (g)->sH - (g)->pH0, w0 = (j) * (g)->sW - (g)->pW0;                    \
     const idx u0 = h0 < 0 ? -h0 : 0, v0 = w0 < 0 ? -w0 : 0;                                    \
@@ -18,12 +19,75 @@
     const idx v1 = (g)->W - w0 < (g)->kW ? (g)->W - w0 : (g)->kW;
 #endif
 
+/* Few channels: for an output row, the window maximum starting at EVERY column of the padded
+ * input (not only every sW-th) is computed along the flat row of W*C values, so the inner loop
+ * is long and contiguous whatever C is (vectorised: 8 floats a step); the outputs are then
+ * copied out of it, C values every sW columns. Extra work for sW > 1, but with 6 channels the
+ * per-window loops over c measured ~3x slower. */
+ATTR static void FN(max_row_flat)(const T *xn, const pool_geo *g, idx i, T *restrict z,
+                                  int32_t *restrict zi, T *yr, int32_t *ar)
+{
+    const idx C = g->C, W = g->W;
+    const idx E = ((g->Wo - 1) * g->sW + 1) * C; /* flat window starts, padded coordinates */
+    const idx h0 = i * g->sH - g->pH0;
+    const idx u0 = h0 < 0 ? -h0 : 0, u1 = g->H - h0 < g->kH ? g->H - h0 : g->kH;
+    const T lowest = -(T)INFINITY;
+    for (idx col = 0, e = 0; e < E; col++) {
+        /* the first element of the window on the input: (u0, max(0, pW0 - column)) */
+        const int32_t first = (int32_t)(u0 * g->kW + (g->pW0 > col ? g->pW0 - col : 0));
+        for (idx c = 0; c < C; c++, e++) {
+            z[e] = lowest;
+            zi[e] = first;
+        }
+    }
+    for (idx u = u0; u < u1; u++) {
+        const T *xr = xn + (h0 + u) * W * C;
+        for (idx v = 0; v < g->kW; v++) {
+            /* window starts e whose element v lies on the input: columns [pW0 - v, W + pW0 - v) */
+            idx lo = (g->pW0 - v) * C, hi = (W + g->pW0 - v) * C;
+            lo = lo < 0 ? 0 : lo;
+            hi = hi > E ? E : hi;
+            const T *restrict xe = xr + (v - g->pW0) * C;
+            const int32_t id = (int32_t)(u * g->kW + v);
+            for (idx e = lo; e < hi; e++) {
+                const T val = xe[e], m = z[e];
+                const int32_t a = zi[e];
+                const int take = (val > m) | (val != val);
+                z[e] = take ? val : m;
+                zi[e] = take ? id : a;
+            }
+        }
+    }
+    for (idx j = 0; j < g->Wo; j++) {
+        memcpy(yr + j * C, z + j * g->sW * C, sizeof(T) * (size_t)C);
+        memcpy(ar + j * C, zi + j * g->sW * C, sizeof(int32_t) * (size_t)C);
+    }
+}
+
 ATTR static int FN(max_pool_forward)(const void *xv, void *yv, int32_t *arg, const pool_geo *g,
                                      idx n0, idx n1)
 {
     const T *x = xv;
     T *y = yv;
     const idx C = g->C;
+    if (C < 2 * L) {
+        const idx E = ((g->Wo - 1) * g->sW + 1) * C;
+        T *z = malloc(sizeof(T) * (size_t)E);
+        int32_t *zi = malloc(sizeof(int32_t) * (size_t)E);
+        if (!z || !zi) {
+            free(z);
+            free(zi);
+            return -1;
+        }
+        for (idx n = n0; n < n1; n++)
+            for (idx i = 0; i < g->Ho; i++) {
+                const idx p = (n * g->Ho + i) * g->Wo * C;
+                FN(max_row_flat)(x + n * g->H * g->W * C, g, i, z, zi, y + p, arg + p);
+            }
+        free(z);
+        free(zi);
+        return 0;
+    }
     for (idx n = n0; n < n1; n++) {
         const T *xn = x + n * g->H * g->W * C;
         for (idx i = 0; i < g->Ho; i++)
@@ -42,10 +106,12 @@ ATTR static int FN(max_pool_forward)(const void *xv, void *yv, int32_t *arg, con
                         const T *restrict xe = xn + ((h0 + u) * g->W + w0 + v) * C;
                         const int32_t id = (int32_t)(u * g->kW + v);
                         for (idx c = 0; c < C; c++) {
+                            /* every operand loaded first: selects, not branches */
                             const T val = xe[c], m = yr[c];
+                            const int32_t a0 = ar[c];
                             const int take = (val > m) | (val != val);
                             yr[c] = take ? val : m;
-                            ar[c] = take ? id : ar[c];
+                            ar[c] = take ? id : a0;
                         }
                     }
             }
