@@ -5,7 +5,8 @@ only the layouts differ:
 
 - convolution kernels: torch (C_out, C_in/groups, *k) -> ours (*k, C_in/groups, C_out)
   (transposed convolutions: torch (C_in, C_out, *k) -> ours (*k, C_out, C_in), the same axis
-  permutation);
+  permutation), for striate's convolution layers and for the parameters that a module names in
+  its `torch_kernels` attribute (a model's own convolution, such as NF-ResNet's WSConv2D);
 - Dense weights: torch Linear (out, in) -> ours (in, out);
 - the first Dense after a `Flatten` of a spatial volume: torch flattens (C, H, W), we flatten
   (H, W, C), so its input rows are also permuted;
@@ -111,7 +112,9 @@ def _layouts(model, input_shape=None) -> dict[str, _Layout]:
             if value is None:
                 continue
             full = f"{path}.{key}" if path else key
-            if isinstance(module, _KERNEL_LAYERS) and value.ndim >= 3:
+            kernel = isinstance(module, _KERNEL_LAYERS) or key in getattr(module,
+                                                                          "torch_kernels", ())
+            if kernel and value.ndim >= 3:
                 layouts[full] = _Layout("kernel")
             elif isinstance(module, nn.Dense) and key == "weight":
                 layouts[full] = _Layout("dense", flatten_of.get(id(module)))

@@ -55,6 +55,8 @@ class WSConv2D(nn.Module):
     gain and bias (filters,). Padding is an int (symmetric) or any form `F.conv2d` accepts.
     """
 
+    torch_kernels = ("weight",)  # interop: a convolution kernel, torch's (C_out, C_in, kH, kW)
+
     def __init__(self, in_channels: int, filters: int, kernel_size: int, strides: int = 1,
                  padding=0):
         super().__init__()
