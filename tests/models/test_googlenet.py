@@ -129,8 +129,23 @@ def test_googlenet_train_mode_with_aux_returns_three_outputs(rng):
 
 
 def test_inception_module_concatenates_branches(rng):
-    module = Inception(8, 2, 3, 4, 1, 5, 6)
-    assert module(rng.standard_normal((1, 7, 7, 8)).astype(np.float32)).shape == (1, 7, 7, 17)
+    """torchvision's Inception module (random weights and batch-norm statistics) against ours:
+    the same values, and channels [0:2] | [2:6] | [6:11] | [11:17] are branches 1 | 2 | 3 | 4."""
+    reference = torch_reference.randomize(torch_reference.Inception(8, 2, 3, 4, 1, 5, 6),
+                                          rng).eval()
+    module = Inception(8, 2, 3, 4, 1, 5, 6).eval()
+    module.load_state_dict(to_striate(reference.state_dict()))
+    x = rng.standard_normal((2, 7, 6, 8)).astype(np.float32)
+    with no_grad():
+        y = module(x).data
+        branches = [module.branch1(x).data, module.branch2(x).data, module.branch3(x).data,
+                    module.branch4(x).data]
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x.transpose(0, 3, 1, 2))).numpy()
+    assert y.shape == (2, 7, 6, 17)
+    np.testing.assert_allclose(y, expected.transpose(0, 2, 3, 1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.concatenate(branches, axis=-1), y)
+    assert [b.shape[-1] for b in branches] == [2, 4, 5, 6]
 
 
 def test_googlenet_aux_head_matches_torch(rng):

@@ -1,6 +1,7 @@
+import numpy as np
 import pytest
 
-from striate import models
+from striate import models, nn
 from striate.models import registry
 from striate.nn import Dense
 
@@ -34,12 +35,41 @@ def test_create_records_the_config():
     assert model.config == {"name": "allconv", "num_classes": 100, "width": 8}
 
 
-def test_config_rebuilds_the_same_architecture():
-    model = models.create("textcnn", vocab_size=30, embed_dim=4, filters=2, static_channel=True)
-    config = dict(model.config)
-    again = models.create(config.pop("name"), **config)
-    assert {k: v.shape for k, v in again.state_dict().items()} == {
-        k: v.shape for k, v in model.state_dict().items()}
+REBUILDS = [
+    ("textcnn", dict(vocab_size=30, embed_dim=4, widths=(2, 3), filters=2, dropout=0.3,
+                     static_channel=True, input_length=7)),
+    ("allconv", dict(num_classes=4, width=3, dropout=0.3, input_dropout=0.1)),
+    ("fractalnet", dict(num_classes=3, columns=2, blocks=2, channels=(2, 3), drop_path="global",
+                        drop_rate=0.3)),
+    ("alphago_policy", dict(num_classes=81, filters=2, board_size=9)),
+    ("lenet5", dict(num_classes=7, input_size=32)),
+]
+
+
+@pytest.mark.parametrize("name, config", REBUILDS, ids=[name for name, _ in REBUILDS])
+def test_config_rebuilds_the_same_model(name, config, rng):
+    """The recorded config rebuilds the same function, not only the same tensor shapes: with
+    one seed, the same initial values, the same logits in evaluation, and the same random
+    choices (dropout, drop-path) in training."""
+    nn.init.set_seed(5)
+    model = models.create(name, **config)
+    saved = dict(model.config)
+    nn.init.set_seed(5)
+    again = models.create(saved.pop("name"), **saved)
+    assert again.config == model.config and repr(again) == repr(model)
+    shape = model.default_input_shape
+    if name == "textcnn":
+        x = rng.integers(0, 30, size=(3, *shape))
+    else:
+        x = rng.standard_normal((3, *shape)).astype(np.float32)
+    ours, theirs = model.state_dict(), again.state_dict()
+    assert list(ours) == list(theirs)
+    for key in ours:
+        np.testing.assert_array_equal(theirs[key], ours[key], err_msg=key)
+    for training in (False, True):
+        model.train(training)
+        again.train(training)
+        np.testing.assert_array_equal(again(x).data, model(x).data, err_msg=f"{training=}")
 
 
 def test_register_and_duplicates(private_registry):

@@ -217,3 +217,50 @@ def test_ceil_mode_repr_and_errors():
     with pytest.raises(ValueError, match=r"MaxPool2D 'pool': a 4-wide kernel .* leaves no "
                                          r"window in ceil mode on the padded input of 2"):
         nn.MaxPool2D(4, strides=1, ceil_mode=True, name="pool")(np.zeros((1, 2, 5, 1)))
+
+
+def _tf_same_max_pool(x, size, stride, dy):
+    """Max pooling with TensorFlow's 'same' padding written out with loops, independent of
+    striate: per axis O = ceil(I / S), total padding P = max((O - 1) * S + K - I, 0), of which
+    floor(P / 2) goes before and the odd pixel after; padding never wins a max. Returns y and
+    the gradient dy routed to each window's maximum."""
+    n, height, width, channels = x.shape
+    geometry = []
+    for extent, k, s in zip((height, width), size, stride, strict=True):
+        out = -(-extent // s)
+        total = max((out - 1) * s + k - extent, 0)
+        geometry.append((out, total // 2))
+    (out_h, top), (out_w, left) = geometry
+    y = np.empty((n, out_h, out_w, channels))
+    dx = np.zeros_like(x)
+    for b in range(n):
+        for i in range(out_h):
+            rows = range(max(i * stride[0] - top, 0), min(i * stride[0] - top + size[0], height))
+            for j in range(out_w):
+                cols = range(max(j * stride[1] - left, 0),
+                             min(j * stride[1] - left + size[1], width))
+                for c in range(channels):
+                    window = [(x[b, r, q, c], r, q) for r in rows for q in cols]
+                    value, r, q = max(window)
+                    y[b, i, j, c] = value
+                    dx[b, r, q, c] += dy[b, i, j, c]
+    return y, dx
+
+
+@pytest.mark.parametrize("shape, size, stride", [
+    ((1, 7, 7, 2), (3, 3), (2, 2)),  # P = 2: one pixel on each side
+    ((2, 8, 8, 3), (3, 3), (2, 2)),  # P = 1: the odd pixel after (TensorFlow), not before
+    ((1, 6, 5, 2), (2, 2), (1, 1)),  # P = 1 at stride 1
+    ((1, 5, 9, 1), (2, 3), (2, 2)),  # P = 1 on H, 2 on W
+], ids=str)
+def test_max_pool_same_padding_equals_tensorflow_written_out(shape, size, stride, rng):
+    x = rng.standard_normal(shape)  # no ties: each window has one maximum
+    layer = nn.MaxPool2D(size, strides=stride, padding="same")
+    xt = Tensor(x, requires_grad=True)
+    y = layer(xt)
+    dy = rng.standard_normal(y.shape)
+    y.backward(dy)
+    want, want_dx = _tf_same_max_pool(x, size, stride, dy)
+    assert y.shape == want.shape, f"shape mismatch: ours={y.shape} expected={want.shape}"
+    np.testing.assert_array_equal(y.data, want)
+    np.testing.assert_allclose(xt.grad, want_dx, rtol=1e-12, atol=1e-15)  # overlaps: sum order
