@@ -89,6 +89,7 @@ def test_every_command_takes_seed_and_modules_are_registered():
         ("visualize", "series"): viz_commands.visualize,
         ("import-weights", "w.pth", "lenet5", "--out", "c"): analysis_commands.import_weights,
         ("export", "c", "--out", "m.onnx"): analysis_commands.export,
+        ("models",): analysis_commands.list_models,
     }
     for argv, func in commands.items():
         args = parser.parse_args([*argv, "--seed", "5"])

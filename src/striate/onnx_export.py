@@ -31,7 +31,7 @@ operations on Tensors or through layers (an `nn.Embedding`, trainable or frozen,
 A model whose leaves include an `nn.Embedding` takes token ids: its ONNX input is int64
 (N, L), the ids its embeddings look up.
 
-Needs the optional `onnx` package (`pip install striate[onnx]`).
+Needs the optional `onnx` package (`pip install onnx`).
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def _require_onnx():
     try:
         import onnx
     except ImportError:
-        raise ImportError("export_onnx needs the onnx package: pip install striate[onnx]") from None
+        raise ImportError("export_onnx needs the onnx package: install onnx "
+                          "(pip install onnx)") from None
     return onnx
 
 

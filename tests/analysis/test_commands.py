@@ -39,7 +39,7 @@ def test_import_weights_then_export_both_formats(lenet_pth, tmp_path, rng, capsy
         np.testing.assert_array_equal(loaded.state_dict()[key], value)
 
     onnx_path = tmp_path / "lenet.onnx"
-    assert _run(["export", str(checkpoint), "--out", str(onnx_path)]) == 0
+    assert _run(["export", str(checkpoint), "--out", str(onnx_path), "--no-preprocessing"]) == 0
     x = rng.standard_normal((2, 28, 28, 1)).astype(np.float32)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     model.eval()
@@ -92,7 +92,9 @@ def test_export_positional_output_and_format_from_suffix(lenet_pth, lenet_checkp
     assert re.search(rf"\n  format\s+{kind}\n", printed.err)
     if kind == "onnx":
         session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-        assert session.get_inputs()[0].shape[1:] == [28, 28, 1]
+        # the raw images as stored for training: uint8 28x28, MNIST's defaults recorded
+        assert session.get_inputs()[0].shape[1:] == [28, 28]
+        assert session.get_inputs()[0].type == "tensor(uint8)"
     else:
         original = torch.load(lenet_pth[1], weights_only=True)
         assert set(torch.load(out, weights_only=True)) == set(original)

@@ -1,6 +1,6 @@
 """Shared drawing plumbing: lazy matplotlib/Pillow imports, Agg figures and atomic file writes.
 
-matplotlib and Pillow are the optional `viz` extra; importing striate.viz never needs them, only
+matplotlib and Pillow are core dependencies; importing striate.viz never needs them, only
 drawing does. Every file is written to a temporary name in the target folder and moved into place
 with os.replace, so a reader never sees half a PNG or GIF.
 """
@@ -15,7 +15,7 @@ from .._files import atomic_path
 
 
 def _missing(package: str) -> str:
-    return f"striate.viz needs {package}, part of the viz extra: pip install 'striate[viz]'"
+    return f"striate.viz needs {package}: install it (pip install {package.lower()})"
 
 
 def figure(**kwargs):
