@@ -84,7 +84,7 @@ def _progress_bar(loader, epoch: int, epochs: int, enabled: bool):
 
 
 def _train_epoch(state: TrainState, loss_fn: Callable, clip_norm: float | None,
-                 progress: bool) -> dict[str, float]:
+                 progress: bool, reduce: Callable | None = None) -> dict[str, float]:
     """One pass over the training loader; returns train/loss and train/accuracy."""
     model, optimizer, loader = state.model, state.optimizer, state.train_loader
     model.train()
@@ -116,6 +116,8 @@ def _train_epoch(state: TrainState, loss_fn: Callable, clip_norm: float | None,
             bar.update(1)
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.2%}",
                             img_s=f"{seen / (time.perf_counter() - start):.0f}", refresh=False)
+    if reduce is not None:  # data-parallel: every process's sums and counts
+        total_loss, correct, seen = reduce(np.array([total_loss, correct, seen], np.float64))
     return {"train/loss": total_loss / max(seen, 1), "train/accuracy": correct / max(seen, 1)}
 
 
@@ -137,16 +139,29 @@ def predict_logits(model, loader: Iterable) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(scores), np.concatenate(labels)
 
 
-def evaluate(model, loader: Iterable, loss: Callable = cross_entropy, k: int = 5) -> dict:
+def evaluate(model, loader: Iterable, loss: Callable = cross_entropy, k: int = 5,
+             reduce: Callable | None = None) -> dict:
     """Score a model on a loader: loss, accuracy, top-k error, confusion matrix, per-class accuracy.
 
     Runs in evaluation mode (dropout off, batch-norm running statistics) under no_grad.
     Returns {"loss", "accuracy", "top5_error" (top-k with this k, capped at the class count),
     "confusion" (int64 (K, K), rows true class), "per_class_accuracy" ((K,)), "count"}.
+    reduce: for a data-parallel run whose processes each score a share of the data, a function
+    summing a float64 array over the processes; every number is then reduced as (sum, count).
     """
     scores, labels = predict_logits(model, loader)
     labels = labels.astype(np.int64)
     confusion = confusion_matrix(scores, labels)
+    if reduce is not None:
+        n = len(labels)
+        sums = reduce(np.concatenate([[float(loss(scores, labels).data) * n,
+                                       round(top_k_error(scores, labels, k) * n), n],
+                                      confusion.ravel()]).astype(np.float64))
+        count = int(sums[2])
+        confusion = np.rint(sums[3:]).astype(np.int64).reshape(confusion.shape)
+        return {"loss": float(sums[0] / count), "accuracy": float(np.trace(confusion) / count),
+                f"top{k}_error": float(sums[1] / count), "confusion": confusion,
+                "per_class_accuracy": per_class_accuracy(confusion), "count": count}
     return {
         "loss": float(loss(scores, labels).data),
         "accuracy": accuracy(scores, labels),
@@ -170,6 +185,7 @@ def fit(
     progress: bool = True,
     start_epoch: int = 0,
     history: History | None = None,
+    reduce: Callable | None = None,
 ) -> History:
     """Train `model` for epochs `start_epoch .. epochs - 1`; return the history of every epoch.
 
@@ -181,7 +197,9 @@ def fit(
     state)`, `on_epoch_end(epoch, logs, state)`, `on_train_end(state)`; see callbacks.py.
     start_epoch, history: continue a run (see `checkpoint.restore_training_state`).
     The training loader is set to epoch e before epoch e, so a resumed run sees the same
-    batches as an uninterrupted one.
+    batches as an uninterrupted one. reduce: in a data-parallel run (`striate.distributed`),
+    a function summing a float64 array over the processes: the epoch's numbers are then the
+    whole job's, reduced as (sum, count), as is `evaluate`'s on a sharded validation loader.
 
     Raises TrainingDiverged, naming the epoch and batch, as soon as the loss is NaN or
     infinite; checkpoints written before are kept.
@@ -198,9 +216,9 @@ def fit(
     while state.epoch < epochs and not state.stop:
         start = time.perf_counter()
         logs = {"lr": _current_lr(optimizer)}
-        logs.update(_train_epoch(state, loss, clip_norm, progress))
+        logs.update(_train_epoch(state, loss, clip_norm, progress, reduce))
         if val_loader is not None:
-            metrics = evaluate(model, val_loader, loss)
+            metrics = evaluate(model, val_loader, loss, reduce=reduce)
             logs.update({f"val/{k}": metrics[k] for k in ("loss", "accuracy", "top5_error")})
         logs["time/epoch"] = time.perf_counter() - start
         if scheduler is not None:
