@@ -119,6 +119,46 @@ def test_conv2d_named_layers(rng, isa, dtype, name):
     _check_conv(rng, dtype, NAMED_CONVS[name], relu=True)
 
 
+def _check_depthwise(rng, dtype, geometry, relu: bool):
+    n, h, w, c, kh, kw, _, stride, padding, dilation = geometry
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    wt = rng.standard_normal((kh, kw, 1, c)).astype(dtype)
+    b = rng.standard_normal(c).astype(dtype)
+    y = native.depthwise_conv2d(x, wt, b, stride, padding, dilation, relu=relu)
+    pre = ref_conv.conv(x, wt, b, stride, padding, dilation, c)
+    assert_close(y, np.maximum(pre, 0) if relu else pre, dtype, "y", kh * kw)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx, dw, db = native.depthwise_conv2d_backward(dy, x, wt, stride, padding, dilation,
+                                                  y=y if relu else None)
+    g = dy * (y > 0) if relu else dy
+    m = g.size // c
+    assert_close(dx, ref_conv.conv_dx(g, wt, x.shape, stride, padding, dilation, c), dtype,
+                 "dx", kh * kw)
+    assert_close(dw, ref_conv.conv_dw(g, x, wt.shape, stride, padding, dilation, c), dtype,
+                 "dw", m)
+    assert_close(db, ref_conv.conv_db(g), dtype, "db", m)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", range(8))
+def test_depthwise_random_shapes(rng, isa, dtype, case):
+    _check_depthwise(rng, dtype, _random_conv(rng), relu=bool(case % 2))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_depthwise_3x3_mobilenet_shapes(rng, isa, dtype):
+    _check_depthwise(rng, dtype, (2, 28, 28, 32, 3, 3, 32, (1, 1), ((1, 1), (1, 1)), (1, 1)),
+                     relu=True)
+    _check_depthwise(rng, dtype, (2, 28, 28, 67, 3, 3, 67, (2, 2), ((0, 1), (0, 1)), (1, 1)),
+                     relu=False)
+
+
+def test_depthwise_kernel_shape_is_checked():
+    with pytest.raises(ValueError, match=r"depthwise kernel for 4 channels must have shape"):
+        native.depthwise_conv2d(np.zeros((1, 5, 5, 4), np.float32),
+                                np.zeros((3, 3, 4, 4), np.float32))
+
+
 def test_conv2d_without_bias_and_partial_gradients(rng, isa):
     x, w, _, stride, padding, dilation = _conv_case(rng, np.float32, NAMED_CONVS["lenet_c3"])
     y = native.conv2d(x, w, None, stride, padding, dilation)
@@ -438,6 +478,10 @@ MEMCHECK_SCRIPT = textwrap.dedent("""
             b = rng.standard_normal(11).astype(dtype)
             y = native.conv2d(x, w, b, (2, 1), ((1, 2), (0, 1)), (1, 2), relu=True)
             native.conv2d_backward(np.ones_like(y), x, w, (2, 1), ((1, 2), (0, 1)), (1, 2), y=y)
+            wd = rng.standard_normal((3, 3, 1, 3)).astype(dtype)
+            yd = native.depthwise_conv2d(x, wd, b[:3], (1, 2), ((1, 1), (2, 0)), (2, 1), relu=True)
+            native.depthwise_conv2d_backward(np.ones_like(yd), x, wd, (1, 2), ((1, 1), (2, 0)),
+                                             (2, 1), y=yd)
             p, arg = native.max_pool2d(x, 3, 2, 1)
             native.max_pool2d_backward(p, arg, x.shape, 3, 2, 1)
             a = native.avg_pool2d(x, 2, 1, ((1, 0), (0, 1)))
@@ -472,8 +516,8 @@ def test_kernels_under_valgrind_memcheck(tmp_path):
     # memcheck cannot see through); an error is ours when a frame of its stack is in the
     # extension.
     pid = report.split(" ", 1)[0]  # each line starts with ==PID==; a blank one ends an error
-    ours = ("_native.cpython", "_impl.h:", "(module.c:", "(conv_direct.c:", "(pool.c:",
-            "(channelwise.c:")
+    ours = ("_native.cpython", "_impl.h:", "(module.c:", "(conv_direct.c:", "(depthwise.c:",
+            "(pool.c:", "(channelwise.c:")
     errors = [block for block in report.split(f"{pid} \n")
               if any(frame in block for frame in ours)]
     assert not errors, "\n".join(errors)[:4000]

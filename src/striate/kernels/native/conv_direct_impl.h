@@ -19,7 +19,7 @@
 typedef struct {
     const T *xp;      /* padded input of one image (Hb, Wb, cin) */
     idx Wb, cin;
-    idx r0, r1, rs;   /* rows of xp that can be non-zero: r0, r0 + rs, ... < r1 */
+    const unsigned char *live; /* live[row]: row of xp can be non-zero (else skipped) */
     const T *wp;      /* packed weights (kH*kW*cin, Kp), Kp = cout rounded up to L */
     const T *bp;      /* bias (Kp) */
     idx Kp, cout;
@@ -48,8 +48,8 @@ typedef struct {
         const idx xstep = a->sW * a->cin, ntap = a->kW * a->cin;                               \
         for (idx u = 0; u < a->kH; u++) {                                                      \
             const idx row = i * a->sH + u * a->dH;                                             \
-            if (row < a->r0 || row >= a->r1 || (row - a->r0) % a->rs)                          \
-                continue; /* a row of zeros adds nothing */                                    \
+            if (!a->live[row])                                                                 \
+                continue; /* a row of zeros adds nothing (a table: no division here) */        \
             const T *xr = a->xp + (row * a->Wb + j0 * a->sW) * a->cin;                         \
             const T *wr = a->wp + u * ntap * a->Kp + kb;                                       \
             for (idx t = 0; t < ntap; t++, wr += a->Kp) {                                      \
@@ -180,12 +180,16 @@ ATTR static int FN(conv2d_forward)(const void *xv, const void *wv, const void *b
     T *wp = calloc((size_t)(ntap * Kp + Kp), sizeof(T));
     T *xp = calloc((size_t)(Hb * Wb * C), sizeof(T));
     idx *off = malloc(sizeof(idx) * (size_t)(g->kW * C));
-    if (!wp || !xp || !off) {
+    unsigned char *live = malloc((size_t)Hb);
+    if (!wp || !xp || !off || !live) {
         free(wp);
         free(xp);
         free(off);
+        free(live);
         return -1;
     }
+    for (idx r = 0; r < Hb; r++)
+        live[r] = r >= g->pH0 && r < g->pH0 + g->H;
     T *bp = wp + ntap * Kp;
     for (idx t = 0; t < ntap; t++)
         memcpy(wp + t * Kp, w + t * K, sizeof(T) * (size_t)K);
@@ -194,7 +198,7 @@ ATTR static int FN(conv2d_forward)(const void *xv, const void *wv, const void *b
     for (idx v = 0; v < g->kW; v++)
         for (idx c = 0; c < C; c++)
             off[v * C + c] = v * g->dW * C + c;
-    FN(fwd_args) a = {xp, Wb, C, g->pH0, g->pH0 + g->H, 1, wp, bp, Kp, K, NULL,
+    FN(fwd_args) a = {xp, Wb, C, live, wp, bp, Kp, K, NULL,
                       g->Wo, g->kH, g->kW, g->sH, g->sW, g->dH, off, relu};
     const idx row = g->W * C;
     for (idx n = n0; n < n1; n++) {
@@ -207,6 +211,7 @@ ATTR static int FN(conv2d_forward)(const void *xv, const void *wv, const void *b
     free(wp);
     free(xp);
     free(off);
+    free(live);
     return 0;
 }
 
@@ -299,13 +304,15 @@ ATTR static int FN(conv2d_backward)(const void *xv, const void *wv, const void *
     idx *off = malloc(sizeof(idx) * (size_t)(ntap + 12 + kW * K));
     T *gz = calloc(nd * (size_t)(Hz * Wz * K), sizeof(T));
     T *wt = calloc(nd * (size_t)(kH * kW * K * Cp + Cp), sizeof(T));
-    if ((nb && (!xp || !gp || !dwp)) || !off || (nd && (!gz || !wt))) {
+    unsigned char *live = malloc((size_t)Hz);
+    if ((nb && (!xp || !gp || !dwp)) || !off || (nd && (!gz || !wt)) || !live) {
         free(xp);
         free(gp);
         free(dwp);
         free(off);
         free(gz);
         free(wt);
+        free(live);
         return -1;
     }
     idx *offz = off + ntap + 12;
@@ -321,9 +328,9 @@ ATTR static int FN(conv2d_backward)(const void *xv, const void *wv, const void *
             off[t] = 0;
     }
     /* dx = forward convolution of gz with wt[u', v', k, c] = w[kH-1-u', kW-1-v', c, k] */
-    const idx zr0 = P0 >= 0 ? P0 : (-P0 + g->sH - 1) / g->sH * g->sH + P0;
-    const idx zr1 = P0 + (Ho - 1) * g->sH + 1 < Hz ? P0 + (Ho - 1) * g->sH + 1 : Hz;
-    FN(fwd_args) f = {gz, Wz, K, zr0, zr1, g->sH, wt, wt + kH * kW * K * Cp, Cp, C, NULL,
+    for (idx r = 0; r < Hz; r++) /* rows of gz that hold a row of g */
+        live[r] = r >= P0 && (r - P0) % g->sH == 0 && (r - P0) / g->sH < Ho;
+    FN(fwd_args) f = {gz, Wz, K, live, wt, wt + kH * kW * K * Cp, Cp, C, NULL,
                       g->W, kH, kW, 1, 1, g->dH, offz, 0};
     if (nd) {
         for (idx u = 0; u < kH; u++)
@@ -375,5 +382,6 @@ ATTR static int FN(conv2d_backward)(const void *xv, const void *wv, const void *
     free(off);
     free(gz);
     free(wt);
+    free(live);
     return 0;
 }

@@ -156,7 +156,16 @@ static int conv_geometry(PyObject *t, conv_geo *g)
     return 0;
 }
 
-static PyObject *py_conv2d_forward(PyObject *self, PyObject *args)
+static int conv_kind(const conv_geo *g, int depthwise)
+{
+    if (depthwise && g->K != g->C) {
+        PyErr_SetString(PyExc_ValueError, "_native: a depthwise convolution needs K == C");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *conv_forward(PyObject *args, int depthwise)
 {
     int dt, relu;
     PyObject *xo, *wo, *bo, *yo, *geo;
@@ -164,13 +173,14 @@ static PyObject *py_conv2d_forward(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "iOOOOOpnn", &dt, &xo, &wo, &bo, &yo, &geo, &relu, &n0, &n1))
         return NULL;
     conv_geo g;
-    if (check_dtype(dt) < 0 || conv_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+    if (check_dtype(dt) < 0 || conv_geometry(geo, &g) < 0 || conv_kind(&g, depthwise) < 0 ||
+        check_range(n0, n1, g.N, "batch") < 0)
         return NULL;
     buffers s = {.count = 0};
     void *x, *w, *b, *y;
     const char k = kind_of(dt);
     if (get(&s, xo, &x, k, PRODUCT(g.N, g.H, g.W, g.C), 0, 0, "x") < 0 ||
-        get(&s, wo, &w, k, PRODUCT(g.kH, g.kW, g.C, g.K), 0, 0, "w") < 0 ||
+        get(&s, wo, &w, k, PRODUCT(g.kH, g.kW, depthwise ? 1 : g.C, g.K), 0, 0, "w") < 0 ||
         get(&s, bo, &b, k, g.K, 0, 1, "b") < 0 ||
         get(&s, yo, &y, k, PRODUCT(g.N, g.Ho, g.Wo, g.K), 1, 0, "y") < 0) {
         release(&s);
@@ -178,12 +188,13 @@ static PyObject *py_conv2d_forward(PyObject *self, PyObject *args)
     }
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = conv2d_forward(dt, x, w, b, y, &g, relu, n0, n1);
+    rc = depthwise ? depthwise_forward(dt, x, w, b, y, &g, relu, n0, n1)
+                   : conv2d_forward(dt, x, w, b, y, &g, relu, n0, n1);
     Py_END_ALLOW_THREADS
     return finish(&s, rc);
 }
 
-static PyObject *py_conv2d_backward(PyObject *self, PyObject *args)
+static PyObject *conv_backward(PyObject *args, int depthwise)
 {
     int dt;
     PyObject *xo, *wo, *dyo, *yo, *dxo, *dwo, *dbo, *geo;
@@ -192,12 +203,14 @@ static PyObject *py_conv2d_backward(PyObject *self, PyObject *args)
                           &n0, &n1))
         return NULL;
     conv_geo g;
-    if (check_dtype(dt) < 0 || conv_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+    if (check_dtype(dt) < 0 || conv_geometry(geo, &g) < 0 || conv_kind(&g, depthwise) < 0 ||
+        check_range(n0, n1, g.N, "batch") < 0)
         return NULL;
     buffers s = {.count = 0};
     void *x, *w, *dy, *y, *dx, *dw, *db;
     const char k = kind_of(dt);
-    const idx xs = PRODUCT(g.N, g.H, g.W, g.C), ws = PRODUCT(g.kH, g.kW, g.C, g.K);
+    const idx xs = PRODUCT(g.N, g.H, g.W, g.C);
+    const idx ws = PRODUCT(g.kH, g.kW, depthwise ? 1 : g.C, g.K);
     const idx ys = PRODUCT(g.N, g.Ho, g.Wo, g.K);
     if (get(&s, xo, &x, k, xs, 0, 0, "x") < 0 || get(&s, wo, &w, k, ws, 0, 0, "w") < 0 ||
         get(&s, dyo, &dy, k, ys, 0, 0, "dy") < 0 || get(&s, yo, &y, k, ys, 0, 1, "y") < 0 ||
@@ -208,10 +221,16 @@ static PyObject *py_conv2d_backward(PyObject *self, PyObject *args)
     }
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = conv2d_backward(dt, x, w, dy, y, dx, dw, db, &g, n0, n1);
+    rc = depthwise ? depthwise_backward(dt, x, w, dy, y, dx, dw, db, &g, n0, n1)
+                   : conv2d_backward(dt, x, w, dy, y, dx, dw, db, &g, n0, n1);
     Py_END_ALLOW_THREADS
     return finish(&s, rc);
 }
+
+static PyObject *py_conv2d_forward(PyObject *self, PyObject *a) { return conv_forward(a, 0); }
+static PyObject *py_conv2d_backward(PyObject *self, PyObject *a) { return conv_backward(a, 0); }
+static PyObject *py_depthwise_forward(PyObject *self, PyObject *a) { return conv_forward(a, 1); }
+static PyObject *py_depthwise_backward(PyObject *self, PyObject *a) { return conv_backward(a, 1); }
 
 /* ===== pooling ============================================================================ */
 
@@ -458,6 +477,8 @@ static PyObject *py_set_isa(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"conv2d_forward", py_conv2d_forward, METH_VARARGS, NULL},
     {"conv2d_backward", py_conv2d_backward, METH_VARARGS, NULL},
+    {"depthwise_forward", py_depthwise_forward, METH_VARARGS, NULL},
+    {"depthwise_backward", py_depthwise_backward, METH_VARARGS, NULL},
     {"max_pool_forward", py_max_pool_forward, METH_VARARGS, NULL},
     {"max_pool_backward", py_max_pool_backward, METH_VARARGS, NULL},
     {"avg_pool_forward", py_avg_pool_forward, METH_VARARGS, NULL},
