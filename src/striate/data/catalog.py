@@ -62,21 +62,33 @@ def _load_files(spec: str, data_dir: str | None, download: bool):
     return train, test, names, {"name": spec, "data_dir": str(folder.resolve())}
 
 
-def _load_folder(root: Path, channels: int):
+def _read_folder(root: Path, gray: bool, image_size, fit: str):
+    """load_image_folder, its errors in the command line's words."""
+    try:
+        return load_image_folder(root, image_size=image_size, grayscale=gray, fit=fit)
+    except ValueError as e:
+        text = str(e).replace("load_image_folder: ", "")
+        raise UserError(f"--dataset: {text.replace('pass image_size', 'pass --image-size H,W')}"
+                        ) from None
+
+
+def _load_folder(root: Path, channels: int, image_size=None, fit: str = "crop"):
     """An image folder: root/{train,test}/<class>/ or root/<class>/ of which a fixed fifth (seed
     0, independent of any training seed) is the test part. ((train), (test), names, record)."""
     if not root.is_dir():
         raise UserError(f"--dataset: no such folder '{root}'")
     gray = channels == 1
     record = {"name": "folder", "path": str(root.resolve()), "grayscale": gray}
+    if image_size is not None:
+        record["image_size"], record["fit"] = [int(n) for n in image_size], fit
     if (root / "train").is_dir() and (root / "test").is_dir():
-        x, y, names = load_image_folder(root / "train", grayscale=gray)
-        tx, ty, test_names = load_image_folder(root / "test", grayscale=gray)
+        x, y, names = _read_folder(root / "train", gray, image_size, fit)
+        tx, ty, test_names = _read_folder(root / "test", gray, image_size, fit)
         if test_names != names:
             raise UserError(f"--dataset: '{root}/test' has classes {test_names} but "
                             f"'{root}/train' has {names}")
         return (x, y), (tx, ty), names, record
-    x, y, names = load_image_folder(root, grayscale=gray)
+    x, y, names = _read_folder(root, gray, image_size, fit)
     order = np.random.default_rng(0).permutation(len(y))
     cut = len(y) - max(1, len(y) // 5)
     record["test_part"] = "a fifth, seed 0"
@@ -84,12 +96,15 @@ def _load_folder(root: Path, channels: int):
 
 
 def load_dataset(spec: str, data_dir: str | None = None, download: bool = False,
-                 channels: int = 1) -> Dataset:
+                 channels: int = 1, image_size=None, fit: str = "crop") -> Dataset:
     """A data set by name: bundled | mnist | cifar10 | folder:PATH -> Dataset.
 
     bundled: the MNIST sample in the package; mnist, cifar10: their files in data_dir (default
     data/<name>), MNIST downloaded there first if download; folder:PATH: one sub-folder per
-    class, decoded with `channels` channels (1: grey scale, else RGB).
+    class, decoded with `channels` channels (1: grey scale, else RGB), each resized to
+    image_size (H, W) if given, keeping its aspect ratio as `fit` says (see
+    `striate.data.images.fit_picture`: crop, pad or stretch); MNIST and CIFAR-10 images are
+    resized the same way when image_size is given.
     Images are uint8 (N, H, W) for MNIST, (N, H, W, C) otherwise; labels int64 (N,).
     UserError for an unknown spec or a missing folder.
 
@@ -103,12 +118,29 @@ def load_dataset(spec: str, data_dir: str | None = None, download: bool = False,
         train, test, names, record = _load_files(spec, data_dir, download)
     elif spec.startswith("folder:"):
         root = Path(spec[len("folder:"):]).expanduser()
-        train, test, names, record = _load_folder(root, channels)
+        train, test, names, record = _load_folder(root, channels, image_size, fit)
     else:
+        import difflib
+
+        close = difflib.get_close_matches(spec, DATASETS[:-1], n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
         raise UserError(f"--dataset: expected {', '.join(DATASETS[:-1])} or {DATASETS[-1]}, "
-                        f"got {spec!r}")
+                        f"got {spec!r}{hint}")
+    if image_size is not None and not spec.startswith("folder:"):
+        train = (_resize_all(train[0], image_size, fit), train[1])
+        test = (_resize_all(test[0], image_size, fit), test[1])
+        record = {**record, "image_size": [int(n) for n in image_size], "fit": fit}
     return Dataset(train[0], train[1].astype(np.int64), test[0], test[1].astype(np.int64),
                    names, record)
+
+
+def _resize_all(images: np.ndarray, size, fit: str) -> np.ndarray:
+    """uint8 (N, H, W[, C]) -> (N, *size[, C]), each image fitted by `fit_picture`."""
+    from .images import fit_picture
+
+    channels = images.shape[3] if images.ndim == 4 else 1
+    out = np.stack([fit_picture(image, size, channels, fit) for image in images])
+    return out[..., 0] if images.ndim == 3 else out
 
 
 def load_test_part(record: dict, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -119,11 +151,14 @@ def load_test_part(record: dict, data_dir: str | None = None) -> tuple[np.ndarra
     (1000,)
     """
     name = record.get("name")
+    size, fit = record.get("image_size"), record.get("fit", "crop")
     if name == "folder":
         dataset = load_dataset("folder:" + record["path"],
-                               channels=1 if record.get("grayscale") else 3)
+                               channels=1 if record.get("grayscale") else 3, image_size=size,
+                               fit=fit)
     elif name in ("bundled", "mnist", "cifar10"):
-        dataset = load_dataset(name, data_dir or record.get("data_dir"))
+        dataset = load_dataset(name, data_dir or record.get("data_dir"), image_size=size,
+                               fit=fit)
     else:
         raise UserError("the checkpoint does not say which data set it was trained on (it "
                         "was saved without one); pass --data FILE.npz with images and labels")

@@ -71,20 +71,31 @@ def load_image(path: str | os.PathLike, size=None, grayscale: bool = False) -> n
     return _decode(Path(path), _size(size, "load_image"), grayscale, "load_image")
 
 
+def _fit(path: Path, size: tuple[int, int], grayscale: bool, fit: str, op: str) -> np.ndarray:
+    from .images import fit_picture
+
+    try:
+        return fit_picture(path, size, 1 if grayscale else 3, fit)
+    except ValueError as e:
+        raise ValueError(f"{op}: {e}") from None
+
+
 def _is_image(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and \
         path.suffix.lower() in IMAGE_EXTENSIONS
 
 
 def load_image_folder(
-    root: str | os.PathLike, image_size=None, grayscale: bool = False
+    root: str | os.PathLike, image_size=None, grayscale: bool = False, fit: str = "stretch"
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Load root/<class name>/<image> files as a labelled data set.
 
     Classes are the sub-folders of root in sorted order (label i = class_names[i]); within a
     class the files are read in sorted order. Files whose extension is not in IMAGE_EXTENSIONS
     and hidden files are ignored. image_size: None (all images must then share one size), an
-    int (square) or (H, W); resizing is bilinear.
+    int (square) or (H, W); resizing is bilinear, and `fit` says how the aspect ratio is kept:
+    "stretch" (not kept), "crop" (scale to cover, cut the centre) or "pad" (scale to fit
+    inside, black bars); see `striate.data.images.fit_picture`.
     Returns images uint8 (N, H, W, C) with C = 3 (RGB) or 1 (grayscale), labels int64 (N,) and
     class_names. Raises ValueError naming the file for an image that cannot be decoded, and
     for a root without class folders or a class folder without images.
@@ -115,7 +126,10 @@ def load_image_folder(
             raise ValueError(f"{op}: class folder '{root / name}' has no image files "
                              f"({', '.join(IMAGE_EXTENSIONS)})")
         for path in files:
-            image = _decode(path, size, grayscale, op)
+            if size is not None and fit != "stretch":
+                image = _fit(path, size, grayscale, fit, op)
+            else:
+                image = _decode(path, size, grayscale, op)
             if images and image.shape != images[0][1].shape:
                 first = images[0][0]
                 raise ValueError(
