@@ -68,7 +68,7 @@ class SyncBatchNormOp(Op):
             mean_dy_xhat = (sums[c:] / self.m).astype(dy.dtype)
             scale = self.inv_std if self.gamma is None else self.gamma * self.inv_std
             dx = (dy - mean_dy - self.xhat * mean_dy_xhat) * scale
-        return dx, dgamma, dbeta, None, None
+        return dx, dgamma, dbeta
 
 
 def sync_batch_norm(x, gamma=None, beta=None, running_mean=None, running_var=None,
