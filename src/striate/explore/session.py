@@ -6,9 +6,11 @@ dicts: the prediction and every layer's feature maps for an input, the arithmeti
 value, saliency and Grad-CAM, the first layer's filters, adversarial images, and the
 output-size formula. The HTTP server (`server.py`) only routes requests to these methods.
 
-Inputs are images: a drawing, an upload or a bundled sample, as PNG/JPEG/... bytes, prepared
-exactly as `striate predict` prepares an image file (it calls the same function), then the
-checkpoint's preprocessing. Models whose input is not an image (AlphaGo's 48 feature planes,
+Inputs are images: a drawing, an upload or a bundled sample, as PNG/JPEG/... bytes decoded in
+memory, prepared exactly as `striate predict` prepares an image file (the same function,
+`data.images.prepare_image`), then the checkpoint's preprocessing. A model without recorded
+conventions (a zoo model) gets `data.images.default_conventions` for its input shape.
+Models whose input is not an image (AlphaGo's 48 feature planes,
 TextCNN's token ids) get a seeded random input instead.
 
 Arrays go to the page as base64 uint8 planes scaled per channel (`_planes`), which the page
@@ -21,8 +23,6 @@ import base64
 import hashlib
 import io
 import math
-import os
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import arith
-from ..analysis import summary, trace
+from ..analysis import layer_macs, trace
 from ..analysis.receptive_field import layer_window, propagate
 from ..nn.module import Parameter
 from ..tensor import Tensor, no_grad
@@ -41,7 +41,6 @@ __all__ = ["Explorer", "small_input_shape"]
 MAX_PIXELS = 40_000_000  # refuse bigger images before decoding them (decompression bombs)
 MAX_MAP_CHANNELS = 512  # channels sent for one enlarged layer
 _CACHED_INPUTS = 6  # recent inputs whose activations are kept for the arithmetic panel
-_MNIST_STYLE = ("bundled", "mnist")  # the data sets `striate predict` treats as MNIST digits
 
 
 # ----- small helpers ----------------------------------------------------------------------------
@@ -165,13 +164,18 @@ class Explorer:
         if shape is None:
             raise ValueError(f"model {self.name} has no input shape; give input_shape")
         self.input_shape = tuple(int(s) for s in shape)
+        if self.is_image:
+            # a zoo model or a checkpoint saved without them: striate's default conventions
+            from ..data.images import default_conventions
+
+            for key, value in default_conventions(self.input_shape).items():
+                self.metadata.setdefault(key, value)
         self.lock = threading.RLock()
         self.version = 0  # bumped when the weights change (live training)
         self._inputs: OrderedDict[str, dict] = OrderedDict()
         with self.lock:
             self.model.eval()
-            self.model.build(self.input_shape)
-            self._describe()
+            self._describe()  # its traced forward pass also builds lazy layers
 
     # ----- the model ------------------------------------------------------------------------
     @property
@@ -185,8 +189,10 @@ class Explorer:
 
     @property
     def mnist_style(self) -> bool:
-        dataset = (self.metadata.get("dataset") or {}).get("name")
-        return self.is_image and self.image_shape[2] == 1 and dataset in _MNIST_STYLE
+        """Pictures are read as one handwritten digit (MNIST's conventions)."""
+        from ..data.images import image_preparation
+
+        return self.is_image and image_preparation(self.metadata).get("style") == "digit"
 
     def _class_names(self, count: int) -> list[str]:
         names = self.metadata.get("class_names")
@@ -195,49 +201,58 @@ class Explorer:
         return [str(i) for i in range(count)]
 
     def _describe(self) -> None:
-        """Trace one forward pass: the leaf layers in execution order, their inputs (the graph
-        with its branches), output shapes, parameters, multiply-adds and receptive fields."""
+        """Trace one forward pass: the layers in execution order, their inputs (the graph with
+        its branches), output shapes, parameters, multiply-adds and receptive fields, by the
+        functions `analysis.summary` uses (`trace`, `layer_macs`, `propagate`).
+
+        Layers are the leaf modules, plus the blocks whose output no leaf makes: a residual
+        block's relu(bn2(conv2(x)) + shortcut), an Inception module's concatenation. Such a
+        block is a `block` layer whose inputs are the layers that feed its sum or
+        concatenation; the layers after it read the block."""
         traced = trace(self.model, self.input_shape, record_graph=True)
         field_of = propagate(traced)
-        table = summary(self.model, self.input_shape, depth=64)
-        rows = {row.name: row for row in table.rows}
-        self.total_params, self.total_macs = table.total_params, table.total_macs
-        leaves = [c for c in traced.calls if c.is_leaf and isinstance(c.output, Tensor)]
+        calls = [c for c in traced.calls if isinstance(c.output, Tensor) and c.path
+                 and c.inputs and isinstance(c.inputs[0], Tensor)]
+        producer = {id(x): "input" for x in traced.inputs}
+        leaf_outputs = {id(c.output) for c in calls if c.is_leaf}
+        kept = [c for c in calls if c.is_leaf or id(c.output) not in leaf_outputs]
         repeats: dict[str, int] = {}
-        for call in leaves:
+        for call in kept:
             repeats[call.path] = repeats.get(call.path, 0) + 1
         seen: dict[str, int] = {}
-        producer = {id(x): "input" for x in traced.inputs}
         self.layers, self.modules = [], {}
-        for call in leaves:
+        self.total_params, self.total_macs = self.model.num_parameters(), 0
+        for call in kept:
+            if not call.is_leaf and id(call.output) in producer:
+                continue  # a block that returns a layer's output (a Sequential)
             seen[call.path] = seen.get(call.path, 0) + 1
             key = call.path if repeats[call.path] == 1 else f"{call.path}#{seen[call.path]}"
             sources = []
-            for x in call.inputs:
+            for x in call.inputs if call.is_leaf else (call.output,):
                 if isinstance(x, Tensor):
-                    for s in _producers(x, producer):
+                    for s in _producers(x, producer, skip=id(call.output)):
                         if s not in sources:
                             sources.append(s)
             producer[id(call.output)] = key
-            row = rows.get(call.path)
+            x_shape, y_shape = call.inputs[0].shape, call.output.shape
+            macs = layer_macs(call.module, x_shape, y_shape) if call.is_leaf else 0
+            self.total_macs += macs
             field = field_of(call.output)
-            window = layer_window(call.module, call.inputs[0].shape, call.output.shape) \
-                if isinstance(call.inputs[0], Tensor) else None
+            window = layer_window(call.module, x_shape, y_shape) if call.is_leaf else None
             self.modules[key] = call.module
             self.layers.append({
-                "key": key, "path": call.path, "type": type(call.module).__name__,
+                "key": key, "path": call.path,
+                "type": type(call.module).__name__ + ("" if call.is_leaf else " output"),
                 "group": call.path.rsplit(".", 1)[0] if "." in call.path else "",
-                "sources": sources,
-                "input_shape": list(call.inputs[0].shape[1:]) if isinstance(
-                    call.inputs[0], Tensor) else None,
-                "output_shape": list(call.output.shape[1:]),
-                "params": call.module.num_parameters(),
-                "macs": None if row is None else row.macs,
+                "block": not call.is_leaf, "sources": sources,
+                "input_shape": list(x_shape[1:]), "output_shape": list(y_shape[1:]),
+                "params": call.module.num_parameters() if call.is_leaf else 0,
+                "macs": macs,
                 "receptive_field": None if field is None else list(field.size),
                 "jump": None if field is None else list(field.jump),
                 "kernel": list(window.kernel) if window is not None and window.exact else None,
                 "stride": list(window.stride) if window is not None and window.exact else None,
-                "arithmetic": arithmetic_kind(call.module) is not None
+                "arithmetic": call.is_leaf and arithmetic_kind(call.module) is not None
                 and call.output.ndim in (3, 4),
             })
         out = traced.output
@@ -245,7 +260,7 @@ class Explorer:
         self.class_names = self._class_names(self.num_classes)
         self.conv_layers = [layer["key"] for layer in self.layers
                             if arithmetic_kind(self.modules[layer["key"]]) == "conv"
-                            and "#" not in layer["key"]]
+                            and "#" not in layer["key"] and not layer["block"]]
 
     def describe(self) -> dict:
         """GET /api/model: the model, its input conventions and the layer graph."""
@@ -277,25 +292,26 @@ class Explorer:
         x = images.astype(np.float32) / np.float32(255)
         return x[..., None] if x.ndim == 3 else x
 
-    def prepare_image(self, data: bytes) -> np.ndarray:
-        """Image file bytes (any format, size and mode) -> the model input (1, H, W, C), by
-        `striate predict`'s own preparation of an image file (in a temporary folder)."""
-        from ..cli import _prepare_image
+    def prepare_image(self, data: bytes) -> tuple[np.ndarray, str | None]:
+        """Image file bytes (any format, size and mode) -> (the model input (1, H, W, C), a
+        note or None), decoded in memory and prepared by `striate predict`'s own function
+        (`data.images.prepare_image`: a digit found, cropped and centred for digit models, a
+        picture fitted to the input size otherwise), then the checkpoint's preprocessing."""
+        from ..data.images import prepare_image
 
         if not self.is_image:
             raise ValueError(f"model {self.name} does not take images (input shape "
                              f"{self.input_shape})")
         _check_image_bytes(data)
-        metadata = dict(self.metadata)
-        metadata["image_shape"] = list(self.image_shape)
-        if self.mnist_style:
-            metadata.setdefault("dataset", {"name": "bundled"})
-        with tempfile.TemporaryDirectory(prefix="striate-explore-") as folder:
-            path = os.path.join(folder, "upload")
-            with open(path, "wb") as f:
-                f.write(data)
-            image = _prepare_image(path, metadata)
-        return self._preprocess(image[None])
+        Image = _pillow()
+        try:
+            with Image.open(io.BytesIO(data)) as picture:
+                picture.load()
+                prepared = prepare_image(picture, self.metadata)
+        except (OSError, SyntaxError):
+            raise ValueError("the upload is not an image Pillow can read") from None
+        note = None if prepared.found else (prepared.note or "no digit found")
+        return self._preprocess(np.asarray(prepared.image)[None]), note
 
     def random_input(self, seed: int = 0) -> np.ndarray:
         """A seeded input for models that do not take images: token ids below the embedding's
@@ -378,16 +394,18 @@ class Explorer:
         input_id, the prediction (top-k with class names) and every layer's feature maps
         (up to `limit` channels each)."""
         limit = int(np.clip(limit, 1, MAX_MAP_CHANNELS))
+        note = None
         if image is None or not self.is_image:
             x = self.random_input(seed)
         else:
-            x = self.prepare_image(image if isinstance(image, bytes) else _decode_data_url(image))
+            x, note = self.prepare_image(image if isinstance(image, bytes)
+                                         else _decode_data_url(image))
         with self.lock:
             input_id = self._store(x)
             record = self._record(input_id)
             maps = {key: _planes(out, limit) for key, (_, out) in record["layers"].items()
                     if out is not None}
-            return {"input_id": input_id, "version": self.version,
+            return {"input_id": input_id, "version": self.version, "note": note,
                     "input": self._input_display(x),
                     "prediction": self._prediction(record["logits"], top_k), "maps": maps}
 
@@ -586,9 +604,10 @@ def _gradcam_default(explorer: Explorer) -> str | None:
     return maps[-1] if maps else (explorer.conv_layers[-1] if explorer.conv_layers else None)
 
 
-def _producers(tensor: Tensor, producer: dict[int, str]) -> list[str]:
+def _producers(tensor: Tensor, producer: dict[int, str], skip: int | None = None) -> list[str]:
     """The layers (or 'input') whose outputs reach `tensor` through operations outside any
-    layer (a residual sum, a concatenation): walks the autograd graph back to them."""
+    layer (a residual sum, a concatenation): walks the autograd graph back to them. skip: the
+    id of a tensor not to stop at (a block's own output, whose inputs are wanted)."""
     found: list[str] = []
     stack, visited = [tensor], set()
     while stack:
@@ -596,7 +615,7 @@ def _producers(tensor: Tensor, producer: dict[int, str]) -> list[str]:
         if id(t) in visited:
             continue
         visited.add(id(t))
-        if id(t) in producer:
+        if id(t) in producer and id(t) != skip:
             if producer[id(t)] not in found:
                 found.append(producer[id(t)])
             continue
