@@ -239,3 +239,14 @@ def test_convert_keeps_parameters_and_evaluation():
     model.train()
     y = model(x)
     assert y.shape == (3, 4, 4, 4) and y.dtype == np.float32
+
+
+def test_an_aborted_command_exits_as_the_command_line_does():
+    from striate import cli
+    from striate.distributed.cli import exit_code
+    from striate.errors import UserError
+    from striate.train import TrainingDiverged
+
+    assert exit_code(UserError("bad")) == exit_code(OSError()) == cli.EXIT_USER_ERROR
+    assert exit_code(TrainingDiverged("nan")) == cli.EXIT_DIVERGED
+    assert exit_code(KeyboardInterrupt()) == 130 and exit_code(RuntimeError()) == 1

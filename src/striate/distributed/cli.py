@@ -46,16 +46,17 @@ def add_arguments(parser, train: bool) -> None:
                              "EPOCHS epochs (default: %(default)s, no warm-up)")
 
 
-def _exit_code(error: BaseException) -> int:
-    from ..cli import EXIT_DIVERGED, EXIT_USER_ERROR
+def exit_code(error: BaseException) -> int:
+    """The exit code `striate.cli.main` gives an error: 2 user error, 3 divergence, 130
+    interrupted, 1 anything else (a bug)."""
     from ..train import TrainingDiverged
 
     if isinstance(error, KeyboardInterrupt):
         return 130
     if isinstance(error, TrainingDiverged):
-        return EXIT_DIVERGED
+        return 3
     if isinstance(error, (UserError, ValueError, OSError)):
-        return EXIT_USER_ERROR
+        return 2
     return 1
 
 
@@ -81,12 +82,12 @@ class Job:
         except BaseException as error:
             if isinstance(error, SystemExit):
                 raise
-            if os.environ.get("STRIATE_TRACEBACK") or _exit_code(error) == 1:
+            if os.environ.get("STRIATE_TRACEBACK") or exit_code(error) == 1:
                 traceback.print_exc(file=sys.__stderr__)
             message = " ".join(str(error).split()) or type(error).__name__
             print(f"striate {self.command}: rank {self.comm.rank} of {self.comm.size}: "
                   f"{message}", file=sys.__stderr__, flush=True)
-            self.comm.abort(_exit_code(error))
+            self.comm.abort(exit_code(error))
             raise  # not reached
 
     def quiet(self) -> bool:
