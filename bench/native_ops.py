@@ -5,7 +5,11 @@ over the repeats and the ratio PyTorch time / native time (above 1: native is fa
 are LeNet-5's (batch 128) and a ResNet-sized batch norm. The machine's other load moves the
 absolute times; compare the ratios within one run.
 
-    python bench/native_ops.py [--repeats 200] [--dtype float32]
+    python bench/native_ops.py [--repeats 200] [--dtype float32] [--threads 1]
+
+--threads 1 runs both libraries on one thread (PyTorch's set_num_threads, and no split of the
+batch here): on a machine shared with other work, two threads of each library time-slicing
+with other processes mostly measure the scheduler, one thread each measures the kernels.
 """
 
 from __future__ import annotations
@@ -131,7 +135,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200, help="timed calls of each")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads of each library (0: each library's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        if args.threads == 1:
+            native.MIN_PARALLEL_WORK = float("inf")  # never split the batch
     if not native.available:
         raise SystemExit(f"striate.kernels.native is not available: {native.reason}")
     rng = np.random.default_rng(0)

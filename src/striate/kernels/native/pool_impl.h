@@ -147,9 +147,22 @@ ATTR static int FN(max_pool_backward)(const void *dyv, const int32_t *arg, void 
                 const idx base = (h0 * g->W + w0) * C;
                 const T *dyr = dy + p;
                 const int32_t *ar = arg + p;
+                /* An index that does not name an input element of the window is refused (the
+                 * arrays come from Python: no write may land outside dx). A window inside the
+                 * input needs only the range check. */
+                if (u0 == 0 && v0 == 0 && u1 == g->kH && v1 == g->kW) {
+                    T *restrict dw = dxn + base;
+                    for (idx c = 0; c < C; c++) {
+                        const uint32_t a = (uint32_t)ar[c];
+                        if (a >= (uint32_t)window) {
+                            free(offset);
+                            return -2;
+                        }
+                        dw[offset[a] + c] += dyr[c];
+                    }
+                    continue;
+                }
                 for (idx c = 0; c < C; c++) {
-                    /* an index that does not name an input element of the window is refused
-                     * (the arrays come from Python: no write may land outside dx) */
                     const int32_t a = ar[c];
                     if (a < 0 || a >= window || row[a] < u0 || row[a] >= u1 || col[a] < v0 ||
                         col[a] >= v1) {
