@@ -163,6 +163,13 @@ MUTATIONS: list[Mutation] = [
         "clip_grad_norm returns the norm but never scales the gradients",
         ("tests/optim/test_clip.py",),
     ),
+    Mutation(
+        "same-odd-pixel-first-nn-pool", "src/striate/arith.py",
+        "    return total // 2, total - total // 2\n",
+        "    return total - total // 2, total // 2\n",
+        "the same bug, against nn's 'same' max pooling checked with TF's formula written out",
+        ("tests/nn/test_pool.py::test_max_pool_same_padding_equals_tensorflow_written_out",),
+    ),
     # ----- data -----------------------------------------------------------------------------
     Mutation(
         "loader-drops-last-batch", "src/striate/data/loader.py",
@@ -244,6 +251,57 @@ MUTATIONS: list[Mutation] = [
         "the confusion matrix has predictions as rows instead of true classes",
         ("tests/train/test_metrics.py",),
     ),
+    # ----- the model zoo: value checks against PyTorch twins and the registry ------------------
+    Mutation(
+        "alphago-linear-hidden-layers", "src/striate/models/alphago.py",
+        'layers[f"conv{i}"] = Conv2D(filters, 3, padding=1, activation="relu",',
+        'layers[f"conv{i}"] = Conv2D(filters, 3, padding=1, activation=None,',
+        "AlphaGo's hidden layers 2-12 without their rectifiers",
+        ("tests/models/test_twins.py::test_alphago_policy_equals_its_twin",),
+    ),
+    Mutation(
+        "allconv-conv7-padded", "src/striate/models/allconv.py",
+        '"conv7": _conv(w2, 3, w2, padding="valid"),',
+        '"conv7": _conv(w2, 3, w2),',
+        "All-CNN-C's 3x3 conv 7 padded (8x8 maps instead of the paper's valid 6x6)",
+        ("tests/models/test_twins.py::test_allconv_equals_its_twin",),
+    ),
+    Mutation(
+        "fractal-join-sum", "src/striate/models/fractalnet.py",
+        "    return total if len(kept) == 1 else total * (1 / len(kept))\n",
+        "    return total\n",
+        "FractalNet's join sums its inputs instead of averaging them",
+        ("tests/models/test_twins.py::test_fractalnet_equals_its_twin",),
+    ),
+    Mutation(
+        "nfnet-no-variance-reset", "src/striate/models/nfnet.py",
+        "                    expected_var = 1.0  # the transition block's shortcut restarts",
+        "                    expected_var += 0.0  # the transition block's shortcut restarts",
+        "NF-ResNet's expected variance is not reset after a transition block (wrong betas)",
+        ("tests/models/test_twins.py::test_nf_resnet_equals_its_twin",),
+    ),
+    Mutation(
+        "textcnn-static-channel-shares-table", "src/striate/models/textcnn.py",
+        "            x = x + self.static_embedding(ids)\n",
+        "            x = x + self.embedding(ids)\n",
+        "TextCNN's static channel reads the trainable table instead of its own frozen copy",
+        ("tests/models/test_twins.py::test_textcnn_equals_its_twin",),
+    ),
+    Mutation(
+        "inception-branch-order", "src/striate/models/googlenet.py",
+        "        branches = (self.branch1, self.branch2, self.branch3, self.branch4)\n",
+        "        branches = (self.branch1, self.branch3, self.branch2, self.branch4)\n",
+        "the Inception module concatenates its 3x3 and 5x5 branches in the wrong order",
+        ("tests/models/test_googlenet.py::test_inception_module_concatenates_branches",),
+    ),
+    Mutation(
+        "config-forgets-dropout", "src/striate/models/registry.py",
+        '    model.config = {"name": name, "num_classes": num_classes, **config}\n',
+        '    model.config = {"name": name, "num_classes": num_classes,\n'
+        '                    **{k: v for k, v in config.items() if "drop" not in k}}\n',
+        "the recorded config leaves out the dropout settings (same shapes, another model)",
+        ("tests/models/test_registry.py::test_config_rebuilds_the_same_model",),
+    ),
 ]
 
 
@@ -276,7 +334,7 @@ def _run_tests(python: str, copy: Path, tests: tuple[str, ...], timeout: float):
         )
     except subprocess.TimeoutExpired:
         return None, time.perf_counter() - start, "", ""
-    failed = re.search(r"^(?:FAILED|ERROR) (\S+)", result.stdout, re.MULTILINE)
+    failed = re.search(r"^(?:FAILED|ERROR) (\S+?)(?:\[| - |$)", result.stdout, re.MULTILINE)
     tail = "\n".join((result.stdout + result.stderr).splitlines()[-25:])
     return (result.returncode, time.perf_counter() - start, failed.group(1) if failed else "",
             tail)
