@@ -90,3 +90,19 @@ def test_saved_on_two_resumes_alone(tmp_path, mpiexec):
     reference = json.loads((tmp_path / "straight" / "history.json").read_text())
     for key in ("train/loss", "val/loss"):
         assert history[key] == pytest.approx(reference[key], rel=1e-4), key
+
+
+def test_scale_lr_and_warmup_are_opt_in(tmp_path):
+    from striate.cli import main
+    from striate.train.checkpoint import read_checkpoint
+
+    args = ["train", "--epochs", 1, "--limit", 300, "--no-progress", "--batch-size", 128,
+            "--schedule", "none"]
+    assert main([*map(str, args), "--out", str(tmp_path / "plain")]) == 0
+    assert main([*map(str, args), "--out", str(tmp_path / "scaled"), "--scale-lr", "linear",
+                 "--warmup", "1", "--distributed"]) == 0  # --distributed alone: a world of one
+    plain = json.loads((tmp_path / "plain" / "history.json").read_text())
+    scaled = json.loads((tmp_path / "scaled" / "history.json").read_text())
+    assert plain["lr"] == [0.002] and scaled["lr"] == [pytest.approx(0.004)]  # 0.002 x 128/64
+    config = read_checkpoint(tmp_path / "scaled" / "last.safetensors").metadata["train_config"]
+    assert (config["scale_lr"], config["warmup"]) == ("linear", 1)
