@@ -157,6 +157,21 @@ def test_without_mpi4py_installed_a_launch_is_a_world_of_one(fresh_world, monkey
     assert distributed.init().size == 1
 
 
+def test_a_launch_of_several_without_mpi4py_says_so(fresh_world, monkeypatch):
+    from striate.distributed.cli import Job
+    from striate.errors import UserError
+
+    monkeypatch.setenv("PMI_RANK", "1")
+    monkeypatch.setenv("PMI_SIZE", "2")
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    monkeypatch.delitem(sys.modules, "mpi4py.MPI", raising=False)
+    with pytest.warns(RuntimeWarning, match="one of 2 processes but mpi4py is not installed"):
+        assert distributed.init().size == 1
+    with pytest.raises(UserError, match="--distributed: started as one of 2 processes"):
+        Job(True, "train")
+    assert Job(False, "train").comm.size == 1
+
+
 def test_communicator_checks_its_arguments():
     with pytest.raises(ValueError, match="max_message_bytes must be an int"):
         distributed.Communicator(max_message_bytes=2**31)

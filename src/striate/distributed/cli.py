@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from ..errors import UserError
 from .checkpoint import OnRoot, restore_on_root
-from .comm import Communicator, init
+from .comm import Communicator, init, launcher_size
 from .optimizer import DistributedOptimizer, LinearWarmup, scaled_lr
 from .sampler import ShardedLoader, sharded_loss
 from .sync_bn import convert_sync_batchnorm
@@ -66,6 +66,10 @@ class Job:
     def __init__(self, enabled: bool, command: str):
         self.enabled, self.command = bool(enabled), command
         self.comm = init() if enabled else Communicator()
+        if enabled and self.comm.size < launcher_size():
+            raise UserError(f"--distributed: started as one of {launcher_size()} processes but "
+                            f"mpi4py is not installed, so each would run the whole job alone; "
+                            f"pip install 'striate[mpi]'")
 
     @property
     def is_root(self) -> bool:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_MESSAGE_BYTES", "Communicator", "init", "launched_by_mpi"]
+__all__ = ["MAX_MESSAGE_BYTES", "Communicator", "init", "launched_by_mpi", "launcher_size"]
 
 # Below 2 GiB: MPI counts are C ints. https://github.com/mpi4py/mpi4py/issues/23
 MAX_MESSAGE_BYTES = 2**31 - 1
@@ -33,6 +34,15 @@ _LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_SIZ
 def launched_by_mpi() -> bool:
     """Whether this process was started by an MPI launcher (or already initialised MPI)."""
     return "mpi4py.MPI" in sys.modules or any(v in os.environ for v in _LAUNCHER_VARIABLES)
+
+
+def launcher_size() -> int:
+    """The number of processes the launcher says it started (1 when it says nothing)."""
+    for name in ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"):
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 1
 
 
 def _pieces(n: int, itemsize: int, max_message_bytes: int) -> list[slice]:
@@ -157,6 +167,10 @@ def init(max_message_bytes: int = MAX_MESSAGE_BYTES, abort_on_error: bool = True
             MPI = None
         if MPI is not None:
             mpi_comm = MPI.COMM_WORLD
+        elif launcher_size() > 1:
+            warnings.warn(f"striate.distributed.init: started as one of {launcher_size()} "
+                          f"processes but mpi4py is not installed, so each runs alone; "
+                          f"pip install 'striate[mpi]'", RuntimeWarning, stacklevel=2)
     _world = Communicator(mpi_comm, max_message_bytes)
     if abort_on_error and _world.size > 1:
         install_abort_hook(_world)
