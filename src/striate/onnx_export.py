@@ -272,12 +272,36 @@ def _conv_inputs(g: _Graph, x, w, b, flip: bool = False, scale=None) -> list[str
     return inputs + ([] if b is None else [g.const(g.value(b, "bias"), "bias")])
 
 
-def _conv(g: _Graph, op, parents, out) -> str:
-    x, w, b, scale, residual = parents
+def _conv_node(g: _Graph, op, x, w, b, scale=None) -> str:
     geo = op.geometry  # kernel, stride, dilation and the (start, end) padding it resolved
-    y = g.node("Conv", _conv_inputs(g, x, w, b, op.flip, scale), "conv",
-               kernel_shape=list(geo.kernel), strides=list(geo.stride),
-               dilations=list(geo.dilation), pads=_pads(geo.pads), group=int(op.groups))
+    return g.node("Conv", _conv_inputs(g, x, w, b, op.flip, scale), "conv",
+                  kernel_shape=list(geo.kernel), strides=list(geo.stride),
+                  dilations=list(geo.dilation), pads=_pads(geo.pads), group=int(op.groups))
+
+
+def _conv(g: _Graph, op, parents, out) -> str:
+    return _conv_node(g, op, *parents)
+
+
+def _conv_affine(g: _Graph, op, parents, out) -> str:
+    """`fused.conv_affine`: relu?(conv(x, w) * scale + shift + residual), the scale folded into
+    the kernel and the shift as the bias."""
+    x, w, scale, shift, residual = parents
+    y = _conv_node(g, op, x, w, shift, scale)
+    if residual is not None:
+        y = g.node("Add", [y, g.name_of(residual)])
+    return g.node("Relu", [y]) if op.relu else y
+
+
+def _batch_norm_op(g: _Graph, op, parents, out) -> str:
+    """A batch norm run as an op (`fused.bn_relu`, `batch_norm_add_relu`), in evaluation."""
+    x, gamma, beta, residual = parents
+    c, s = x.shape[-1], op.saved
+    inputs = [g.name_of(x), g.const(np.ones(c) if gamma is None else g.value(gamma, "gamma"),
+                                    "gamma"),
+              g.const(np.zeros(c) if beta is None else g.value(beta, "beta"), "beta"),
+              g.const(s.mean, "mean"), g.const(s.var, "var")]
+    y = g.node("BatchNormalization", inputs, "bn", epsilon=float(s.eps))
     if residual is not None:
         y = g.node("Add", [y, g.name_of(residual)])
     return g.node("Relu", [y]) if op.relu else y
@@ -375,6 +399,8 @@ _OPERATIONS: dict[str, Callable] = {
     "Concatenate": _concatenate,
     "Reshape": _reshape,
     "Conv": _conv,
+    "ConvAffine": _conv_affine,
+    "BatchNorm": _batch_norm_op,
     "ConvTranspose": _conv_transpose,
     "WeightedAverage": _weighted_average,
     "Embedding": _embedding,
@@ -410,17 +436,13 @@ def _dense(g: _Graph, module, x: Tensor, out: Tensor) -> tuple[Tensor, str]:
     return _core_output(module, out), g.channels_first(y, x.ndim)
 
 
-def _batch_norm(g: _Graph, module, x: Tensor, residual: Tensor | None = None, *,
-                out: Tensor) -> tuple[Tensor, str]:
+def _batch_norm(g: _Graph, module, x: Tensor, out: Tensor) -> tuple[Tensor, str]:
     c = x.shape[-1]
     scale = module.weight.data if module.weight is not None else np.ones(c)
     shift = module.bias.data if module.bias is not None else np.zeros(c)
     inputs = [g.name_of(x), g.const(scale, "gamma"), g.const(shift, "beta"),
               g.const(module.running_mean, "mean"), g.const(module.running_var, "var")]
-    y = g.node("BatchNormalization", inputs, "bn", epsilon=float(module.eps))
-    if residual is not None:
-        y = g.node("Add", [y, g.name_of(residual)])
-    return out, g.node("Relu", [y]) if module.relu else y
+    return out, g.node("BatchNormalization", inputs, "bn", epsilon=float(module.eps))
 
 
 def _lrn(g: _Graph, module, x: Tensor, out: Tensor) -> tuple[Tensor, str]:

@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as tF
 
-from striate import Tensor
+from striate import Tensor, fused, kernels
 from striate import functional as F
-from striate.arith import conv_geometry, conv_params, transpose_geometry
-from striate.functional import conv as conv_module
+from striate.arith import conv_params
 from tests.helpers import check_gradients, compare_with_torch
+from tests.reference import oracle
 
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 TRANSPOSE = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -65,6 +65,39 @@ def ntuple_of(value, n):
     return value if isinstance(value, tuple) else (value,) * n
 
 
+# ===== the oracle's own geometry (never striate's: an oracle must not borrow from the code) ====
+def oracle_pads(size, kernel, stride, padding, dilation):
+    """(start, end) per axis as TensorFlow and the lectures define it (`tests.reference.oracle`:
+    'same' puts the odd pixel at the END)."""
+    n = len(size)
+    return oracle.resolve(padding, size, *(ntuple_of(v, n) for v in (kernel, stride, dilation)))
+
+
+def oracle_out(size, kernel, stride, pads, dilation):
+    """O = floor((I + P_start + P_end - d*(K - 1) - 1) / S) + 1, per axis."""
+    n = len(size)
+    return oracle.out_sizes(size, *(ntuple_of(v, n) for v in (kernel, stride)), pads,
+                            ntuple_of(dilation, n))
+
+
+def oracle_transpose(size, kernel, stride, padding, dilation, output_padding):
+    """(output size, pads) of the transposed convolution: the size X whose convolution with
+    these arguments gives `size`; X = (I - 1)*S - P_start - P_end + d*(K - 1) + 1 + extra,
+    'same' X = I*S (or (I - 1)*S + 1 + extra when output_padding is given)."""
+    n = len(size)
+    extra = (0,) * n if output_padding is None else ntuple_of(output_padding, n)
+    if padding == "same":
+        if output_padding is None:
+            out = tuple(i * s for i, s in zip(size, stride, strict=True))
+        else:
+            out = tuple((i - 1) * s + 1 + e for i, s, e in zip(size, stride, extra, strict=True))
+        return out, oracle_pads(out, kernel, stride, "same", dilation)
+    pads = oracle_pads(size, kernel, stride, padding, dilation)
+    out = tuple((i - 1) * s - p0 - p1 + d * (k - 1) + 1 + e for i, k, s, (p0, p1), d, e in
+                zip(size, kernel, stride, pads, dilation, extra, strict=True))
+    return out, pads
+
+
 # ===== random configurations ===================================================================
 def _padding(gen, n, kernel, dilation):
     form = gen.choice(["valid", "same", "full", "int", "ints", "pairs"])
@@ -112,10 +145,9 @@ def _configs(count: int, seed: int, transpose: bool = False) -> list[dict]:
             config["flip"] = False
             out_pad = tuple(int(gen.integers(0, s)) for s in stride)
             config["output_padding"] = out_pad if gen.integers(2) else None
-            try:
-                out, _ = transpose_geometry(size, kernel, stride, padding, dilation,
-                                            config["output_padding"])
-            except ValueError:
+            out, _ = oracle_transpose(size, kernel, stride, padding, dilation,
+                                      config["output_padding"])
+            if min(out) <= 0:
                 continue
             config["out"] = out
         configs.append(config)
@@ -139,28 +171,12 @@ CONV_CONFIGS = _configs(100, seed=2026)
 TRANSPOSE_CONFIGS = _configs(50, seed=7, transpose=True)
 
 
-@pytest.fixture(params=["patches", "banded", "dense"])
-def path(request, monkeypatch):
-    """Run the test three ways: with patches only; with banded kernels for every convolution
-    that can take them (groups 1, 2-D or 3-D, at most `_FEW_FILTERS` filters); with the whole
-    Toeplitz matrix for every convolution with one group."""
-    if request.param != "dense":
-        monkeypatch.setattr(conv_module, "_DENSE_BYTES", 0)
-    if request.param == "patches":
-        monkeypatch.setattr(conv_module, "_BAND_ROW", 0)
-    elif request.param == "banded":
-        monkeypatch.setattr(conv_module, "_BAND_ROW", 1 << 30)
-        monkeypatch.setattr(conv_module, "_BAND_WASTE", 1 << 30)
-    else:
-        monkeypatch.setattr(conv_module, "_dense", lambda g, c_in, c_out, groups: groups == 1)
-    return request.param
-
-
-@pytest.fixture
-def patches_only(monkeypatch):
-    """For tests of the patch machinery: no banded kernels, no whole Toeplitz matrices."""
-    monkeypatch.setattr(conv_module, "_BAND_ROW", 0)
-    monkeypatch.setattr(conv_module, "_DENSE_BYTES", 0)
+@pytest.fixture(params=["auto", "im2col", "banded", "dense", "reference"])
+def path(request):
+    """Run the test with each algorithm preferred wherever it can compute the convolution
+    (`kernels.use`; the table decides elsewhere), and with the definitions themselves."""
+    with kernels.use(request.param):
+        yield request.param
 
 
 # ===== against PyTorch =========================================================================
@@ -170,13 +186,13 @@ def test_conv_matches_torch(c, path, rng):
     x = _input(rng, (c["batch"], *c["size"], c["c_in"]), dtype, c["strided_input"])
     w = rng.standard_normal((*c["kernel"], c["c_in"] // c["groups"], c["c_out"])).astype(dtype)
     b = rng.standard_normal(c["c_out"]).astype(dtype) if c["bias"] else None
-    _, pads = conv_geometry(c["size"], c["kernel"], c["stride"], c["padding"], c["dilation"])
+    pads = oracle_pads(c["size"], c["kernel"], c["stride"], c["padding"], c["dilation"])
     args = dict(stride=c["stride"], dilation=c["dilation"], groups=c["groups"])
-    # every other configuration takes the ReLU inside: max(0, conv + b), in the bias pass
+    # every other configuration takes the ReLU in the bias pass: fused.conv_relu
     relu = c["relu"]
     compare_with_torch(
-        lambda x, w, b: CONV[n](x, w, b, padding=c["padding"], flip=c["flip"], relu=relu,
-                                **args),
+        lambda x, w, b: (fused.conv_relu if relu else CONV[n])(x, w, b, padding=c["padding"],
+                                                              flip=c["flip"], **args),
         lambda x, w, b: (torch.relu if relu else torch.nn.Identity())(
             torch_conv(n, x, w, b, pads=pads, flip=c["flip"], **args)),
         [x, w, b], rng,
@@ -192,20 +208,22 @@ def torch_finish(y, scale, b, residual, relu):
 
 
 @pytest.mark.parametrize("c", CONV_CONFIGS[:40], ids=_id)
-def test_conv_scale_and_residual_match_torch(c, path, rng):
-    """relu(conv(x, w) * scale + b + residual), the map inside the convolution (a batch norm
-    in evaluation and a ResNet shortcut), forward and the gradient of all five inputs."""
+def test_conv_affine_matches_torch(c, path, rng):
+    """fused.conv_affine: relu(conv(x, w) * scale + b + residual), the map inside the
+    convolution (a batch norm in evaluation and a ResNet shortcut), forward and the gradient of
+    all five inputs."""
     n, dtype = c["n"], c["dtype"]
     x = _input(rng, (c["batch"], *c["size"], c["c_in"]), dtype, c["strided_input"])
     w = rng.standard_normal((*c["kernel"], c["c_in"] // c["groups"], c["c_out"])).astype(dtype)
     b = rng.standard_normal(c["c_out"]).astype(dtype) if c["bias"] else None
     scale = rng.standard_normal(c["c_out"]).astype(dtype)
-    out, pads = conv_geometry(c["size"], c["kernel"], c["stride"], c["padding"], c["dilation"])
+    pads = oracle_pads(c["size"], c["kernel"], c["stride"], c["padding"], c["dilation"])
+    out = oracle_out(c["size"], c["kernel"], c["stride"], pads, c["dilation"])
     residual = rng.standard_normal((c["batch"], *out, c["c_out"])).astype(dtype)
     args = dict(stride=c["stride"], dilation=c["dilation"], groups=c["groups"])
     compare_with_torch(
-        lambda x, w, b, s, r: CONV[n](x, w, b, padding=c["padding"], flip=c["flip"],
-                                      relu=c["relu"], scale=s, residual=r, **args),
+        lambda x, w, b, s, r: fused.conv_affine(x, w, s, b, r, c["relu"], padding=c["padding"],
+                                                flip=c["flip"], **args),
         lambda x, w, b, s, r: torch_finish(
             torch_conv(n, x, w, None, pads=pads, flip=c["flip"], **args), s, b, r, c["relu"]),
         [x, w, b, scale, residual], rng,
@@ -215,8 +233,8 @@ def test_conv_scale_and_residual_match_torch(c, path, rng):
 @pytest.mark.parametrize("c", TRANSPOSE_CONFIGS, ids=_id)
 def test_conv_transpose_matches_torch(c, path, rng):
     n, dtype = c["n"], c["dtype"]
-    _, pads = transpose_geometry(c["size"], c["kernel"], c["stride"], c["padding"],
-                                 c["dilation"], c["output_padding"])
+    _, pads = oracle_transpose(c["size"], c["kernel"], c["stride"], c["padding"],
+                               c["dilation"], c["output_padding"])
     # x has the shape of the convolution's output: size plays the role of that output here.
     x = _input(rng, (c["batch"], *c["size"], c["c_out"]), dtype, c["strided_input"])
     w = rng.standard_normal((*c["kernel"], c["c_in"] // c["groups"], c["c_out"])).astype(dtype)
@@ -242,7 +260,7 @@ def test_transpose_is_the_adjoint(c, rng):
     w = rng.standard_normal((*c["kernel"], c["c_in"] // c["groups"], c["c_out"]))
     y = CONV[n](z, w, **args).data
     x = rng.standard_normal(y.shape)
-    out, pads = conv_geometry(c["size"], c["kernel"], c["stride"], c["padding"], c["dilation"])
+    pads = oracle_pads(c["size"], c["kernel"], c["stride"], c["padding"], c["dilation"])
     # 'same' of the transpose is computed from its own output size: pass the resolved pads.
     back = TRANSPOSE[n](x, w, **{**args, "padding": pads},
                         output_padding=tuple(
@@ -277,12 +295,13 @@ def test_conv_gradients(n, args, relu, path, rng):
     x = rng.standard_normal((2, *([5] * n), 4))
     w = rng.standard_normal((*kernel, 4 // g, 4))
     b = rng.standard_normal(4)
-    check_gradients(lambda x, w, b: CONV[n](x, w, b, relu=relu, **args), [x, w, b], rng)
+    conv = fused.conv_relu if relu else CONV[n]
+    check_gradients(lambda x, w, b: conv(x, w, b, **args), [x, w, b], rng)
     # with a scale and a residual: y = relu(conv * scale + b + residual)
     scale = rng.standard_normal(4)
     residual = rng.standard_normal(CONV[n](x, w, **args).shape)
-    check_gradients(lambda x, w, b, s, r: CONV[n](x, w, b, relu=relu, scale=s, residual=r,
-                                                  **args), [x, w, b, scale, residual], rng)
+    check_gradients(lambda x, w, b, s, r: fused.conv_affine(x, w, s, b, r, relu, **args),
+                    [x, w, b, scale, residual], rng)
 
 
 @pytest.mark.parametrize("n, args", [
@@ -306,8 +325,9 @@ def test_locally_connected_gradients(n, args, rng):
     op = {1: F.locally_connected1d, 2: F.locally_connected2d}[n]
     x = rng.standard_normal((2, *([5] * n), 3))
     kernel = (3,) * n
-    out, _ = conv_geometry((5,) * n, kernel, ntuple_of(args["stride"], n), args["padding"],
-                           ntuple_of(args.get("dilation", 1), n))
+    pads = oracle_pads((5,) * n, kernel, ntuple_of(args["stride"], n), args["padding"],
+                       ntuple_of(args.get("dilation", 1), n))
+    out = oracle_out((5,) * n, kernel, args["stride"], pads, args.get("dilation", 1))
     w = rng.standard_normal((*out, *kernel, 3, 2))
     b = rng.standard_normal((*out, 2))
     check_gradients(lambda x, w, b: op(x, w, b, **args), [x, w, b], rng)
@@ -350,7 +370,8 @@ def naive_locally_connected1d(x, w, b, stride, pads, dilation):
     (1, "valid", 1), (2, "same", 1), (1, "full", 2), (3, ((2, 1),), 1), (2, 1, 2)])
 def test_locally_connected1d_matches_loop(stride, padding, dilation, rng):
     x = rng.standard_normal((3, 10, 2))
-    (out,), pads = conv_geometry((10,), (3,), (stride,), padding, (dilation,))
+    pads = oracle_pads((10,), (3,), (stride,), padding, (dilation,))
+    (out,) = oracle_out((10,), (3,), (stride,), pads, (dilation,))
     w = rng.standard_normal((out, 3, 2, 4))
     b = rng.standard_normal((out, 4))
     y = F.locally_connected1d(x, w, b, stride=stride, padding=padding, dilation=dilation)
@@ -374,8 +395,8 @@ def torch_locally_connected2d(x, w, b, stride, pads, dilation):
     (1, ((1, 0), (2, 1)), (1, 2), np.float32), (2, 1, 1, np.float32)])
 def test_locally_connected2d_matches_torch(stride, padding, dilation, dtype, rng):
     x = rng.standard_normal((2, 7, 6, 3)).astype(dtype)
-    (h, w_), pads = conv_geometry((7, 6), (3, 2), ntuple_of(stride, 2), padding,
-                                  ntuple_of(dilation, 2))
+    pads = oracle_pads((7, 6), (3, 2), ntuple_of(stride, 2), padding, ntuple_of(dilation, 2))
+    h, w_ = oracle_out((7, 6), (3, 2), ntuple_of(stride, 2), pads, ntuple_of(dilation, 2))
     w = rng.standard_normal((h, w_, 3, 2, 3, 4)).astype(dtype)
     b = rng.standard_normal((h, w_, 4)).astype(dtype)
     compare_with_torch(
@@ -501,280 +522,6 @@ def test_lecture_volumes():
     assert y.shape == (1, 55, 55, 96)
 
 
-@pytest.mark.parametrize("kernel, groups, c_in, c_out, stride", [
-    (1, 1, 8, 6, 1), (1, 1, 8, 6, 2), (3, 8, 8, 8, 1), (3, 8, 8, 16, 2)])
-def test_1x1_and_depthwise_paths(kernel, groups, c_in, c_out, stride, rng):
-    """The special paths (plain GEMM for 1x1, direct depthwise) against torch at bigger sizes."""
-    x = rng.standard_normal((2, 11, 12, c_in)).astype(np.float32)
-    w = rng.standard_normal((kernel, kernel, c_in // groups, c_out)).astype(np.float32)
-    _, pads = conv_geometry((11, 12), (kernel,) * 2, (stride,) * 2, "same", (1, 1))
-    compare_with_torch(
-        lambda x, w: F.conv2d(x, w, stride=stride, padding="same", groups=groups),
-        lambda x, w: torch_conv(2, x, w, None, stride, pads, 1, groups),
-        [x, w], rng)
-
-
-@pytest.mark.parametrize("multiplier", [1, 2])
-def test_depthwise_split_over_threads_and_blocks(multiplier, rng, monkeypatch):
-    """Depthwise passes split the batch over threads (here 3 uneven slices) and cut each slice
-    into blocks of samples; the result and gradients do not change."""
-    from striate import _parallel
-    from striate.functional import conv
-    monkeypatch.setattr(_parallel, "THREADS", 3)
-    monkeypatch.setattr(_parallel, "MIN_PARALLEL_WORK", 0)
-    monkeypatch.setattr(conv, "_BLOCK_BYTES", 1)
-    x = rng.standard_normal((5, 7, 6, 4))
-    w = rng.standard_normal((3, 2, 1, 4 * multiplier))
-    _, pads = conv_geometry((7, 6), (3, 2), (1, 2), "same", (1, 1))
-    compare_with_torch(
-        lambda x, w: F.conv2d(x, w, stride=(1, 2), padding="same", groups=4),
-        lambda x, w: torch_conv(2, x, w, None, (1, 2), pads, 1, 4), [x, w], rng)
-
-
-def test_large_sample_is_cut_into_row_bands(rng, monkeypatch, patches_only):
-    """A sample whose patches exceed the piece budget is processed in bands of rows."""
-    from striate.functional import conv
-    monkeypatch.setattr(conv, "_PIECE_BYTES", 4096)
-    x = rng.standard_normal((2, 13, 9, 3))
-    w = rng.standard_normal((3, 3, 3, 4))
-    _, pads = conv_geometry((13, 9), (3, 3), (2, 1), ((2, 1), (1, 1)), (1, 1))
-    compare_with_torch(lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=((2, 1), (1, 1))),
-                       lambda x, w: torch_conv(2, x, w, None, (2, 1), pads, 1, 1), [x, w], rng)
-
-
-@pytest.mark.parametrize("n, threads", [(1, 1), (1, 2), (3, 2)])
-def test_map_on_each_piece_of_row_bands(n, threads, rng, monkeypatch, patches_only):
-    """The map inside the convolution runs on each band of output rows as its product ends,
-    one or two threads, one sample or several: every band mapped once."""
-    from striate import _parallel
-    monkeypatch.setattr(conv_module, "_PIECE_BYTES", 2048)  # bands of one output row
-    monkeypatch.setattr(conv_module, "_SHARED_ROWS", 0)  # several samples: split over the pool
-    monkeypatch.setattr(_parallel, "THREADS", threads)
-    monkeypatch.setattr(_parallel, "MIN_PARALLEL_WORK", 0)
-    calls = []
-    real = _parallel.run_all
-    monkeypatch.setattr(_parallel, "run_all", lambda fn, items: calls.append(len(items))
-                        or real(fn, items))
-    x = rng.standard_normal((n, 17, 9, 3))
-    w = rng.standard_normal((3, 3, 3, 40))  # more than _FEW_FILTERS: BLAS's threads at batch 1
-    scale, b = rng.standard_normal(40), rng.standard_normal(40)
-    residual = rng.standard_normal((n, 17, 9, 40))
-    compare_with_torch(
-        lambda x, w, b, s, r: F.conv2d(x, w, b, padding=1, relu=True, scale=s, residual=r),
-        lambda x, w, b, s, r: torch_finish(torch_conv(2, x, w, None, 1, ((1, 1), (1, 1)), 1, 1),
-                                           s, b, r, True),
-        [x, w, b, scale, residual], rng)
-    assert calls[0] == min(n, threads)  # the forward's shares of the batch
-
-
-@pytest.mark.parametrize("c_in, groups, kernel, stride, dilation, padding", [
-    (1, 1, (5, 5), (1, 1), (1, 1), 2),  # LeNet's C1
-    (3, 1, (7, 7), (2, 2), (1, 1), "same"),  # ResNet's first layer
-    (2, 2, (3, 3), (1, 2), (2, 1), ((2, 0), (1, 3))),
-    (1, 1, (3, 2), (1, 1), (1, 1), "full"),
-])
-def test_tap_major_patches(c_in, groups, kernel, stride, dilation, padding, rng):
-    """Patch rows shorter than output rows are copied tap by tap (`_im2col_taps`)."""
-    x = rng.standard_normal((2, 13, 90, c_in))
-    w = rng.standard_normal((*kernel, c_in // groups, 4))
-    b = rng.standard_normal(4)
-    out, pads = conv_geometry((13, 90), kernel, stride, padding, dilation)
-    g = conv_module._geometry("t", 2, (13, 90), kernel, stride, padding, dilation)
-    assert conv_module._tap_major(g, c_in // groups)
-    args = dict(stride=stride, dilation=dilation, groups=groups)
-    compare_with_torch(lambda x, w, b: F.conv2d(x, w, b, padding=padding, **args),
-                       lambda x, w, b: torch_conv(2, x, w, b, pads=pads, **args), [x, w, b], rng)
-
-
-@pytest.mark.parametrize("piece_bytes", [1 << 22, 2048])
-@pytest.mark.parametrize("stride, padding", [((1, 1), "valid"), ((2, 1), ((1, 2), (0, 1)))])
-def test_few_filters_split_over_threads(piece_bytes, stride, padding, rng, monkeypatch,
-                                       patches_only):
-    """A convolution with few filters spreads the batch over the threads (here 3 uneven
-    shares, each with its own patch buffers and share of dw); the result does not change."""
-    from striate import _parallel
-    monkeypatch.setattr(_parallel, "THREADS", 3)
-    monkeypatch.setattr(_parallel, "MIN_PARALLEL_WORK", 0)
-    monkeypatch.setattr(conv_module, "_PIECE_BYTES", piece_bytes)
-    x = rng.standard_normal((5, 12, 9, 6))
-    w = rng.standard_normal((5, 3, 6, 16))
-    _, pads = conv_geometry((12, 9), (5, 3), stride, padding, (1, 1))
-    compare_with_torch(lambda x, w: F.conv2d(x, w, stride=stride, padding=padding),
-                       lambda x, w: torch_conv(2, x, w, None, stride, pads, 1, 1), [x, w], rng)
-
-
-@pytest.mark.parametrize("n, size, c_out, pooled", [
-    (16, 56, 64, True),  # 50,176 rows: shared over the pool
-    (1, 56, 64, False),  # one sample: BLAS's threads
-    (64, 8, 64, False),  # 4,096 rows: BLAS's threads
-    (4, 12, 16, True),  # few filters
-])
-def test_which_products_split_over_the_pool(n, size, c_out, pooled, rng, monkeypatch):
-    from striate import _parallel
-    entered, real = [], _parallel.one_blas_thread
-    monkeypatch.setattr(_parallel, "one_blas_thread", lambda: entered.append(1) or real())
-    x = rng.standard_normal((n, size, size, 8)).astype(np.float32)
-    w = rng.standard_normal((1, 1, 8, c_out)).astype(np.float32)
-    y = F.conv2d(x, w)
-    np.testing.assert_allclose(y.data, x @ w[0, 0], rtol=1e-5, atol=1e-5)
-    assert bool(entered) == pooled
-
-
-@pytest.mark.parametrize("kernel, stride, dilation, padding", [
-    ((5, 5), (1, 1), (1, 1), 2),  # LeNet's C1
-    ((3, 2), (2, 3), (1, 2), ((1, 2), (2, 0))),
-    ((2, 3), (1, 2), (2, 1), "full"),
-])
-def test_band_kernel_rows_are_toeplitz_matrices(kernel, stride, dilation, padding, rng):
-    """Each kernel row's band is the 1-D convolution's Toeplitz matrix along the last axis, and
-    `_band_weights` is its adjoint: <band(w), t> == <w, band_weights(t)>."""
-    w = rng.standard_normal((*kernel, 3, 4))
-    g = conv_module._geometry("t", 2, (7, 9), kernel, stride, padding, dilation)
-    band = conv_module._band_kernel(w, g)  # (kH, W_in*C_in, W_out*C_out)
-    for r in range(kernel[0]):
-        row = F.toeplitz(w[r], (9, 3), stride[1], (g.pads[1],), dilation[1])
-        np.testing.assert_array_equal(band[r], row.T)
-    t = rng.standard_normal(band.shape)
-    np.testing.assert_allclose(np.sum(band * t),
-                               np.sum(w * conv_module._band_weights(t, g, w.shape)))
-
-
-@pytest.mark.parametrize("size, c_in, c_out, kernel, banded", [
-    ((28, 28), 1, 6, (5, 5), True),  # LeNet's C1
-    ((14, 14), 6, 16, (5, 5), True),  # LeNet's C3
-    ((16, 16), 3, 16, (3, 3), True),
-    ((32, 32), 3, 16, (3, 3), False),  # W_in/kW = 10.7 multiply-adds per useful one
-    ((14, 14), 16, 16, (3, 3), False),  # rows of 224 values
-    ((14, 14), 6, 32, (5, 5), False),  # many filters
-    ((8, 8), 6, 6, (3, 3), True),
-])
-def test_banded_choice(size, c_in, c_out, kernel, banded):
-    g = conv_module._geometry("t", 2, size, kernel, 1, "valid", 1)
-    assert conv_module._banded(g, c_in, c_out, 1) == banded
-    assert not conv_module._banded(g, c_in, c_out, 2)  # grouped: patches
-    assert not conv_module._banded(conv_module._lead(g), c_in, c_out, 1)  # 1-D: patches
-
-
-@pytest.mark.parametrize("size, kernel, stride, dilation, padding", [
-    ((2, 2), (3, 3), (1, 1), (1, 1), 1),  # ResNet's 3x3 on a 2x2 map
-    ((3, 2), (3, 2), (2, 1), (1, 2), ((1, 2), (2, 0))),
-    ((4,), (5,), (2,), (1,), "full"),
-    ((2, 3, 2), (2, 3, 2), (1, 2, 1), (1, 1, 2), 1),
-])
-def test_dense_kernel_is_the_toeplitz_matrix(size, kernel, stride, dilation, padding, rng):
-    """Banded over every axis, the kernel is the convolution's whole matrix (`toeplitz`,
-    transposed: rows are inputs), and `_band_weights` is its adjoint."""
-    n = len(size)
-    w = rng.standard_normal((*kernel, 3, 4))
-    g = conv_module._geometry("t", n, size, kernel, stride, padding, dilation)
-    whole = conv_module._band_kernel(w, g, n)
-    if n <= 3:
-        np.testing.assert_array_equal(
-            whole, F.toeplitz(w, (*size, 3), stride, g.pads, dilation).T)
-    t = rng.standard_normal(whole.shape)
-    np.testing.assert_allclose(np.sum(whole * t),
-                               np.sum(w * conv_module._band_weights(t, g, w.shape, n)))
-
-
-@pytest.mark.parametrize("size, c_in, c_out, kernel, padding, dense", [
-    ((2, 2), 256, 256, (3, 3), 1, True),  # ResNet-18's last 3x3 layers on 32x32 images
-    ((4, 4), 128, 128, (3, 3), 1, False),  # 16 positions, 9 taps: the patches take fewer
-    ((5, 5), 16, 120, (5, 5), "valid", True),  # LeNet's C5
-    ((2, 2), 2048, 2048, (3, 3), 1, False),  # a matrix of 256 MiB
-])
-def test_dense_choice(size, c_in, c_out, kernel, padding, dense):
-    g = conv_module._geometry("t", 2, size, kernel, 1, padding, 1)
-    assert conv_module._dense(g, c_in, c_out, 1) == dense
-    assert not conv_module._dense(g, c_in, c_out, 2)  # grouped: patches
-
-
-def test_banded_lenet_layers_match_torch(rng):
-    """LeNet's C1 (padded, first layer: no dx) and C3 take banded kernels; float32 stays
-    float32."""
-    x = rng.standard_normal((9, 28, 28, 1))
-    w = rng.standard_normal((5, 5, 1, 6))
-    b = rng.standard_normal(6)
-    compare_with_torch(lambda x, w, b: F.conv2d(x, w, b, padding=2),
-                       lambda x, w, b: torch_conv(2, x, w, b, 1, ((2, 2), (2, 2)), 1, 1),
-                       [x, w, b], rng)
-    x = rng.standard_normal((9, 14, 14, 6))
-    w = rng.standard_normal((5, 5, 6, 16))
-    compare_with_torch(lambda x, w: F.conv2d(x, w),
-                       lambda x, w: torch_conv(2, x, w, None, 1, ((0, 0), (0, 0)), 1, 1),
-                       [x, w], rng)
-    x, w = Tensor(x.astype(np.float32), requires_grad=True), Tensor(w.astype(np.float32),
-                                                                    requires_grad=True)
-    F.conv2d(x, w).sum().backward()
-    assert x.grad.dtype == w.grad.dtype == np.float32
-
-
-# ===== taps that read only padding =============================================================
-@pytest.mark.parametrize("size, kernel, stride, padding, dilation, kept", [
-    ((1, 1), (3, 3), 1, 1, 1, ((1, 2), (1, 2))),  # ResNet's last stage on 32x32: the centre
-    ((2, 2), (3, 3), 2, 1, 1, ((1, 3), (1, 3))),  # 2x2 -> 1x1 at stride 2
-    ((1, 5), (3, 3), 1, 1, 1, ((1, 2), (0, 3))),  # one axis cut, the other whole
-    ((2, 2), (3, 3), 1, 2, 2, ((1, 2), (1, 2))),  # dilated: the outer taps jump the map
-    ((3, 3), (3, 3), 1, 2, 2, None),  # dilated: every tap reaches
-    ((1,), (5,), 1, ((3, 1),), 1, ((3, 4),)),  # asymmetric padding
-    ((4, 4), (3, 3), 1, 1, 1, None),  # every tap reads the input
-])
-def test_crop_keeps_the_taps_that_read_the_input(size, kernel, stride, padding, dilation, kept):
-    n = len(size)
-    g = conv_module._geometry("t", n, size, kernel, stride, padding, dilation)
-    crop = conv_module._crop(g)
-    if kept is None or all(k == (0, kk) for k, kk in zip(kept, kernel, strict=True)):
-        assert crop is None
-        return
-    gc, taps = crop
-    assert [(sl.start, sl.stop) for sl in taps] == list(kept)
-    assert gc.out_size == g.out_size and gc.kernel == tuple(b - a for a, b in kept)
-
-
-@pytest.mark.parametrize("n, size, kernel, args", [
-    (2, (1, 1), (3, 3), dict(padding=1)),
-    (2, (2, 2), (3, 3), dict(stride=2, padding=1)),
-    (2, (1, 3), (3, 3), dict(padding="same", groups=2)),
-    (2, (1, 1), (3, 3), dict(padding=1, groups=4)),  # depthwise
-    (3, (1, 2, 1), (3, 3, 3), dict(padding=1, flip=True)),
-    (1, (2,), (5,), dict(padding=((3, 2),), dilation=1)),
-])
-def test_cropped_conv_matches_torch_and_gradients(n, size, kernel, args, path, rng):
-    """Convolutions whose kernels are cut to the taps that read the input, against torch
-    (forward and both gradients) and a float64 numerical gradient check; the cut taps' weights
-    get zero gradient."""
-    groups = args.get("groups", 1)
-    x = rng.standard_normal((3, *size, 4))
-    w = rng.standard_normal((*kernel, 4 // groups, 4))
-    b = rng.standard_normal(4)
-    g = conv_module._geometry("t", n, size, kernel, args.get("stride", 1), args["padding"],
-                              args.get("dilation", 1))
-    assert conv_module._crop(g) is not None
-    torch_args = {"stride": 1, "dilation": 1, "groups": 1, "flip": False,
-                  **{k: v for k, v in args.items() if k != "padding"}}
-    compare_with_torch(lambda x, w, b: CONV[n](x, w, b, **args),
-                       lambda x, w, b: torch_conv(n, x, w, b, pads=g.pads, **torch_args),
-                       [x, w, b], rng)
-    check_gradients(lambda x, w, b: CONV[n](x, w, b, **args), [x, w, b], rng)
-    wt = Tensor(w, requires_grad=True)
-    CONV[n](x, wt, **args).sum().backward()
-    _, taps = conv_module._crop(g)
-    cut = np.ones(w.shape, dtype=bool)
-    cut[taps if not args.get("flip") else tuple(
-        slice(k - sl.stop, k - sl.start) for sl, k in zip(taps, kernel, strict=True))] = False
-    assert np.all(wt.grad[cut] == 0) and np.any(wt.grad[~cut] != 0)
-
-
-def test_cropped_conv_transpose_matches_torch(rng):
-    """The transposed convolution of a 1x1 map back to 1x1 (padding 1) reads only the centre."""
-    x = rng.standard_normal((2, 1, 1, 4))
-    w = rng.standard_normal((3, 3, 5, 4))
-    b = rng.standard_normal(5)
-    compare_with_torch(
-        lambda x, w, b: F.conv_transpose2d(x, w, b, padding=1),
-        lambda x, w, b: torch_transpose(2, x, w, b, 1, ((1, 1), (1, 1)), (1, 1), 1, 1),
-        [x, w, b], rng)
-
-
 # ===== errors ==================================================================================
 def test_error_messages():
     x = np.zeros((8, 28, 28, 3))
@@ -794,12 +541,16 @@ def test_error_messages():
         F.conv2d(np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 4)), groups=0)
     with pytest.raises(ValueError, match=r"conv2d: b must have shape \(4,\).*got \(3,\)"):
         F.conv2d(np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 4)), np.zeros(3))
-    with pytest.raises(ValueError, match=r"conv1d: scale must have shape \(4,\).*got \(4, 1\)"):
-        F.conv1d(np.zeros((1, 5, 3)), np.zeros((3, 3, 4)), scale=np.ones((4, 1)))
+    with pytest.raises(ValueError, match=r"conv_affine \(1-D\): scale must have shape \(4,\).*"
+                                         r"got \(4, 1\)"):
+        fused.conv_affine(np.zeros((1, 5, 3)), np.zeros((3, 3, 4)), scale=np.ones((4, 1)))
     with pytest.raises(ValueError, match=re.escape(
-            "conv2d: residual must have shape (1, 3, 3, 4) (the output's shape), "
+            "conv_affine (2-D): residual must have shape (1, 3, 3, 4) (the output's shape), "
             "got (1, 5, 5, 4)")):
-        F.conv2d(np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 4)), residual=np.zeros((1, 5, 5, 4)))
+        fused.conv_affine(np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 4)),
+                          residual=np.zeros((1, 5, 5, 4)))
+    with pytest.raises(TypeError, match=r"conv2d\(\) got an unexpected keyword argument 'relu'"):
+        F.conv2d(np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 4)), relu=True)
     with pytest.raises(ValueError, match=r"conv2d: a 5-wide kernel .* larger than the padded"):
         F.conv2d(np.zeros((1, 4, 4, 3)), np.zeros((5, 5, 3, 4)))
     with pytest.raises(ValueError, match=r"conv2d: stride must be >= 1, got 0"):
@@ -846,131 +597,3 @@ def test_doc_sizes():
         assert y.shape[1] == math.floor((size + sum(p) - d * (k - 1) - 1) / s) + 1
 
 
-# ===== Winograd F(2x2, 3x3) ====================================================================
-WINOGRAD_CONFIGS = [
-    # batch, (H, W), C_in, C_out, padding, dtype, bias, relu, flip, strided input
-    (2, (9, 7), 3, 4, "same", np.float64, True, False, False, False),
-    (3, (8, 8), 2, 5, "valid", np.float64, False, True, True, False),
-    (1, (5, 6), 4, 3, "full", np.float64, True, True, False, True),
-    (2, (7, 7), 4, 2, ((1, 2), (0, 1)), np.float64, False, False, False, False),
-    (1, (4, 4), 3, 3, ((2, 0), (0, 2)), np.float64, True, False, True, False),
-    (2, (3, 9), 2, 3, ((0, 0), (2, 2)), np.float64, False, False, False, True),
-    (2, (3, 3), 5, 4, 1, np.float64, True, True, False, False),
-    (4, (11, 10), 6, 8, "same", np.float32, True, True, False, False),
-    (1, (13, 5), 8, 6, ((2, 1), (1, 2)), np.float32, False, False, True, True),
-]
-
-
-def _winograd_id(c) -> str:
-    return f"b{c[0]}-{c[1][0]}x{c[1][1]}-{c[2]}to{c[3]}-p{c[4]}-{np.dtype(c[5]).name}".replace(
-        " ", "")
-
-
-@pytest.fixture(params=[(1 << 21, 1), (1, 3)], ids=["pieces-of-samples", "tile-rows-3-threads"])
-def winograd(request, monkeypatch):
-    """Every 2-D 3x3 stride-1 convolution with one group through F(2x2, 3x3), whatever its
-    size (no banded kernels, no Toeplitz matrices), its pieces either whole samples on one
-    thread or one row of tiles each, shared over 3 threads; the calls counted."""
-    from striate import _parallel
-    piece_bytes, threads = request.param
-    monkeypatch.setattr(conv_module, "_WINOGRAD_CHANNELS", 1)
-    monkeypatch.setattr(conv_module, "_SHARED_ROWS", 0)
-    monkeypatch.setattr(conv_module, "_WINOGRAD_BYTES", piece_bytes)
-    monkeypatch.setattr(conv_module, "_BAND_ROW", 0)
-    monkeypatch.setattr(conv_module, "_DENSE_BYTES", 0)
-    monkeypatch.setattr(_parallel, "THREADS", threads)
-    monkeypatch.setattr(_parallel, "MIN_PARALLEL_WORK", 0)
-    calls = []
-    for name in ("_winograd_forward", "_winograd_weight_grad"):
-        real = getattr(conv_module, name)
-        monkeypatch.setattr(conv_module, name,
-                            lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
-    return calls
-
-
-@pytest.mark.parametrize("c", WINOGRAD_CONFIGS, ids=_winograd_id)
-def test_winograd_matches_torch(c, winograd, rng):
-    batch, size, c_in, c_out, padding, dtype, bias, relu, flip, strided = c
-    x = _input(rng, (batch, *size, c_in), dtype, strided)
-    w = rng.standard_normal((3, 3, c_in, c_out)).astype(dtype)
-    b = rng.standard_normal(c_out).astype(dtype) if bias else None
-    _, pads = conv_geometry(size, (3, 3), (1, 1), padding, (1, 1))
-    compare_with_torch(
-        lambda x, w, b: F.conv2d(x, w, b, padding=padding, flip=flip, relu=relu),
-        lambda x, w, b: (torch.relu if relu else torch.nn.Identity())(
-            torch_conv(2, x, w, b, 1, pads, 1, 1, flip=flip)),
-        [x, w, b], rng)
-    # forward, dx (a convolution of dy, also 3x3 at stride 1) and dw
-    assert sorted(set(winograd)) == ["_winograd_forward", "_winograd_weight_grad"]
-    assert winograd.count("_winograd_forward") == 2
-
-
-@pytest.mark.parametrize("c", WINOGRAD_CONFIGS[::2], ids=_winograd_id)
-def test_winograd_scale_and_residual_match_torch(c, winograd, rng):
-    """The map applied to each Winograd piece of the output, as it is finished."""
-    batch, size, c_in, c_out, padding, dtype, bias, relu, flip, strided = c
-    x = _input(rng, (batch, *size, c_in), dtype, strided)
-    w = rng.standard_normal((3, 3, c_in, c_out)).astype(dtype)
-    b = rng.standard_normal(c_out).astype(dtype) if bias else None
-    scale = rng.standard_normal(c_out).astype(dtype)
-    out, pads = conv_geometry(size, (3, 3), (1, 1), padding, (1, 1))
-    residual = rng.standard_normal((batch, *out, c_out)).astype(dtype)
-    compare_with_torch(
-        lambda x, w, b, s, r: F.conv2d(x, w, b, padding=padding, flip=flip, relu=relu, scale=s,
-                                       residual=r),
-        lambda x, w, b, s, r: torch_finish(torch_conv(2, x, w, None, 1, pads, 1, 1, flip=flip),
-                                           s, b, r, relu),
-        [x, w, b, scale, residual], rng)
-    assert "_winograd_forward" in winograd
-
-
-@pytest.mark.parametrize("padding", ["same", ((2, 0), (1, 2))])
-def test_winograd_gradients(padding, winograd, rng):
-    x = rng.standard_normal((2, 5, 6, 3))
-    w = rng.standard_normal((3, 3, 3, 2))
-    b = rng.standard_normal(2)
-    check_gradients(lambda x, w, b: F.conv2d(x, w, b, padding=padding, relu=True), [x, w, b],
-                    rng)
-    assert "_winograd_weight_grad" in winograd
-
-
-def test_winograd_kernel_transform_and_its_adjoint(rng):
-    """U = G w G^T per channel pair, and dw = G^T dU G is its adjoint: <U(w), dU> = <w, dw>."""
-    g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
-    w = rng.standard_normal((3, 3, 2, 5))
-    u = conv_module._winograd_kernel(w)
-    np.testing.assert_allclose(u, np.einsum("ai,ijco,bj->abco", g, w, g).reshape(16, 2, 5),
-                               rtol=1e-13)
-    du = rng.standard_normal(u.shape)
-    assert np.isclose(np.sum(u * du), np.sum(w * conv_module._winograd_weights(du)), rtol=1e-12)
-
-
-def test_winograd_is_chosen_for_large_3x3_convolutions(rng):
-    """Without any setting changed: a 64-channel 3x3 convolution over 8,192 output positions
-    takes F(2x2, 3x3), and matches PyTorch in float32 forward and backward."""
-    x = rng.standard_normal((2, 64, 64, 64)).astype(np.float32)
-    w = (rng.standard_normal((3, 3, 64, 64)) / 24).astype(np.float32)
-    g = conv_module._geometry("conv2d", 2, (64, 64), (3, 3), 1, "same", 1)
-    assert conv_module._winograd(g, 2, 64, 64, 1)
-    assert not conv_module._winograd(g, 1, 64, 64, 1)  # 4,096 positions
-    assert not conv_module._winograd(g, 2, 32, 64, 1)
-    _, pads = conv_geometry((64, 64), (3, 3), (1, 1), "same", (1, 1))
-    # dw sums 8,192 products per weight in float32: entries of about 100, rounding to 1e-4
-    compare_with_torch(lambda x, w: F.conv2d(x, w, padding="same"),
-                       lambda x, w: torch_conv(2, x, w, None, 1, pads, 1, 1), [x, w], rng,
-                       atol=1e-3)
-
-
-def test_geometry_is_remembered_and_still_checked():
-    """Geometries are remembered by their arguments; an unhashable one (a list) is worked out
-    each time to the same result, and a bad one raises on every call."""
-    args = ("conv2d", 2, (9, 9), (3, 3), 2)
-    g = conv_module._geometry(*args, ((1, 0), (0, 1)), 1)
-    assert conv_module._geometry(*args, ((1, 0), (0, 1)), 1) is g
-    assert conv_module._geometry(*args, [[1, 0], [0, 1]], 1) == g
-    assert conv_module._geometry(*args, [[1, 0], [0, 1]], np.int64(1)) == g
-    for _ in range(2):
-        with pytest.raises(ValueError, match=r"conv2d: stride must be >= 1, got 0"):
-            F.conv2d(np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 4)), stride=0)
-        with pytest.raises(ValueError, match=r"conv2d: malformed padding"):
-            F.conv2d(np.zeros((1, 5, 5, 3)), np.zeros((3, 3, 3, 4)), padding=[[1, 2, 3], 1])

@@ -4,7 +4,6 @@ import torch.nn.functional as tF
 
 from striate import Tensor
 from striate import functional as F
-from striate.functional import shape
 from tests.helpers import check_gradients, compare_with_torch
 
 # (shape of x, pads: one (start, end) pair or int per axis, value)
@@ -73,25 +72,3 @@ def test_pad_errors(pads, error, message):
         F.pad(np.zeros((2, 3)), pads)
     with pytest.raises(TypeError, match=r"pad: value must be a real number, got 'a'"):
         F.pad(np.zeros((2, 3)), (1, 1), value="a")
-
-
-def test_views_with_short_runs_are_packed_by_records_of_channels(rng):
-    x = rng.standard_normal((3, 8, 8, 6)).astype(np.float32)
-    short = x[:, :, 1::2]  # runs of 6 channels
-    packed = shape.packed(short)
-    assert packed.flags.c_contiguous and packed.base is None
-    np.testing.assert_array_equal(packed, short)
-    rows = x[:, 1::2]  # runs of whole rows, 8 * 6 values
-    assert shape.packed(rows) is rows
-    channel_strided = np.asfortranarray(x)[:, :, 1::2]  # no record view: copied element-wise
-    assert shape._run(channel_strided) == (0, 0)
-    np.testing.assert_array_equal(shape.packed(channel_strided), short)
-    target = np.zeros_like(x)
-    shape.copy_values(target[:, :, ::2], packed)
-    np.testing.assert_array_equal(target[:, :, ::2], short)
-    assert not target[:, :, 1::2].any()
-    small = rng.standard_normal((4, 6, 2, 3)).astype(np.float32)[:, ::2]  # runs of 2 x 3 values
-    assert shape._run(small) == (2, 24)
-    into = np.empty((4, 3, 2, 3), np.float64)  # another dtype: an element-wise cast
-    shape.copy_values(into, small)
-    np.testing.assert_array_equal(into, small)

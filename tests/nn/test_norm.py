@@ -76,50 +76,6 @@ def test_batch_norm_errors_and_repr():
     assert repr(nn.BatchNorm()) == "BatchNorm()"
     assert repr(nn.BatchNorm(momentum=0.01, center=False)) == \
         "BatchNorm(momentum=0.01, center=False)"
-    assert repr(nn.BatchNorm(relu=True)) == "BatchNorm(relu=True)"
-
-
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-def test_batch_norm_with_relu_is_relu_of_batch_norm(training, rng):
-    """relu=True gives relu(batch norm) and its gradients, in one op."""
-    fused, plain = nn.BatchNorm(relu=True), nn.BatchNorm()
-    for layer in (fused, plain):
-        layer.astype(np.float64).train(training)
-        layer.build((3,))
-    x = rng.standard_normal((4, 5, 5, 3))
-    dy = rng.standard_normal(x.shape)
-    xs = [Tensor(x, requires_grad=True) for _ in range(2)]
-    y_fused, y_plain = fused(xs[0]), F.relu(plain(xs[1]))
-    assert y_fused.op is not None and type(y_fused.op).__name__ == "BatchNorm"
-    np.testing.assert_array_equal(y_fused.data, y_plain.data)
-    y_fused.backward(dy)
-    y_plain.backward(dy)
-    np.testing.assert_allclose(xs[0].grad, xs[1].grad, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(fused.weight.grad, plain.weight.grad, rtol=1e-12)
-    np.testing.assert_allclose(fused.bias.grad, plain.bias.grad, rtol=1e-12)
-
-
-@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
-def test_batch_norm_with_residual_is_relu_of_the_sum(training, rng):
-    """layer(x, residual) with relu=True gives relu(batch norm(x) + residual) in one op, and the
-    gradients of the three separate ops."""
-    fused, plain = nn.BatchNorm(relu=True), nn.BatchNorm()
-    for layer in (fused, plain):
-        layer.astype(np.float64).train(training)
-        layer.build((3,))
-    x, residual = rng.standard_normal((4, 5, 5, 3)), rng.standard_normal((4, 5, 5, 3))
-    dy = rng.standard_normal(x.shape)
-    xs = [Tensor(x, requires_grad=True) for _ in range(2)]
-    rs = [Tensor(residual, requires_grad=True) for _ in range(2)]
-    y_fused, y_plain = fused(xs[0], rs[0]), F.relu(plain(xs[1]) + rs[1])
-    assert type(y_fused.op).__name__ == "BatchNorm"
-    np.testing.assert_allclose(y_fused.data, y_plain.data, rtol=1e-15, atol=1e-15)
-    y_fused.backward(dy)
-    y_plain.backward(dy)
-    for ours, theirs in ((xs[0].grad, xs[1].grad), (rs[0].grad, rs[1].grad),
-                         (fused.weight.grad, plain.weight.grad),
-                         (fused.bias.grad, plain.bias.grad)):
-        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-14)
 
 
 def test_layer_norm_and_group_norm_match_torch(rng):

@@ -80,7 +80,7 @@ def test_same_padding_formula_puts_the_odd_pixel_at_the_end():
 def test_conv_against_torch(config, rng):
     x, w, b, pads = _conv_inputs(config, rng)
     stride, dilation, groups = config[6], config[7], config[4]
-    y = R.conv(x, w, b, stride, pads, dilation, groups)
+    y = R.conv.conv(x, w, b, stride, pads, dilation, groups)
     assert y.shape[1:-1] == out_sizes(x.shape[1:-1], w.shape[:-2], stride, pads, dilation)
     dy = rng.standard_normal(y.shape)
     y_t, (dx_t, dw_t, db_t) = torch_run(
@@ -97,7 +97,7 @@ def test_conv_numerical_gradients(config, rng):
     stride, dilation, groups = config[6], config[7], config[4]
 
     def f(x, w, b):
-        return R.conv(x, w, b, stride, pads, dilation, groups)
+        return R.conv.conv(x, w, b, stride, pads, dilation, groups)
 
     dy = rng.standard_normal(f(x, w, b).shape)
     grads = [R.conv_dx(dy, w, x.shape, stride, pads, dilation, groups),
@@ -108,9 +108,9 @@ def test_conv_numerical_gradients(config, rng):
 def test_conv_without_bias_and_float32(rng):
     x = rng.standard_normal((1, 5, 5, 2)).astype(np.float32)
     w = rng.standard_normal((3, 3, 2, 3)).astype(np.float32)
-    y = R.conv(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
+    y = R.conv.conv(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1)
     assert y.dtype == np.float32
-    expected = R.conv(x.astype(np.float64), w.astype(np.float64), np.zeros(3), (1, 1),
+    expected = R.conv.conv(x.astype(np.float64), w.astype(np.float64), np.zeros(3), (1, 1),
                       ((1, 1), (1, 1)), (1, 1), 1)
     np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
 
@@ -119,7 +119,7 @@ def test_conv_without_bias_and_float32(rng):
 def test_flip_kernel_gives_numpy_convolve(rng):
     x, k = rng.standard_normal(20), rng.standard_normal(5)
     for mode, pads in (("valid", ((0, 0),)), ("full", ((4, 4),))):
-        y = R.conv(x.reshape(1, 20, 1), R.flip_kernel(k.reshape(5, 1, 1)), None, (1,), pads,
+        y = R.conv.conv(x.reshape(1, 20, 1), R.flip_kernel(k.reshape(5, 1, 1)), None, (1,), pads,
                    (1,), 1)
         np.testing.assert_allclose(y.ravel(), np.convolve(x, k, mode=mode), rtol=1e-12,
                                    atol=1e-12)
@@ -129,7 +129,7 @@ def test_flip_kernel_is_the_textbook_2d_convolution(rng):
     """y[i, j] = sum_{u,v} w[u, v] x[i - u, j - v] (Goodfellow et al. 9.4), on the 'valid' part:
     output (i, j) of the valid cross-correlation sits at (i + kH - 1, j + kW - 1) there."""
     x, w = rng.standard_normal((6, 7)), rng.standard_normal((3, 2))
-    y = R.conv(x.reshape(1, 6, 7, 1), R.flip_kernel(w.reshape(3, 2, 1, 1)), None, (1, 1),
+    y = R.conv.conv(x.reshape(1, 6, 7, 1), R.flip_kernel(w.reshape(3, 2, 1, 1)), None, (1, 1),
                ((0, 0), (0, 0)), (1, 1), 1)[0, :, :, 0]
     textbook = np.zeros((4, 6))
     for i, j in itertools.product(range(4), range(6)):
@@ -191,7 +191,7 @@ def test_conv_transpose_against_torch(config, rng):
     assert_close(R.conv_db(dy), db_t, "db")
     # conv maps the transposed output's shape back to x's: the two are adjoint
     z = rng.standard_normal(y.shape)
-    lhs = np.sum(R.conv(z, w, None, stride, pads, dilation, groups) * x)
+    lhs = np.sum(R.conv.conv(z, w, None, stride, pads, dilation, groups) * x)
     rhs = np.sum(z * R.conv_transpose(x, w, None, stride, pads, dilation, groups, output_shape))
     assert np.isclose(lhs, rhs, rtol=1e-10)
 
@@ -267,7 +267,7 @@ def test_locally_connected_with_one_kernel_everywhere_is_conv(rng):
     pads = ((1, 1), (0, 0))
     shared = np.broadcast_to(w, (3, 4, *w.shape))  # out (3, 4) at stride 2, 1
     np.testing.assert_allclose(R.locally_connected(x, shared, None, (2, 1), pads, (1, 1)),
-                               R.conv(x, w, None, (2, 1), pads, (1, 1), 1), rtol=1e-12)
+                               R.conv.conv(x, w, None, (2, 1), pads, (1, 1), 1), rtol=1e-12)
 
 
 # ===== the lectures' worked numbers ============================================================
@@ -276,7 +276,7 @@ KERNEL = np.array([-1, 2, 1], dtype=float)
 
 
 def _series(x, k, pads, stride=1):
-    return R.conv(x.reshape(1, -1, 1), k.reshape(-1, 1, 1), None, (stride,), (pads,), (1,),
+    return R.conv.conv(x.reshape(1, -1, 1), k.reshape(-1, 1, 1), None, (stride,), (pads,), (1,),
                   1).ravel()
 
 
@@ -303,7 +303,7 @@ def test_lecture_2d_example():
     image = np.array([[1, 0, 2, 1, -1, 1], [0, 1, -1, 1, 0, 2], [1, 0, 0, 0, -1, 1],
                       [0, -1, -1, 0, 2, 0], [1, 1, 0, -2, 1, 0], [0, 0, 1, -1, 0, 1]], float)
     kernel = np.array([[-1, 0, 1], [0, 2, 1], [1, 0, -1]], float)
-    y = R.conv(image.reshape(1, 6, 6, 1), kernel.reshape(3, 3, 1, 1), None, (1, 1),
+    y = R.conv.conv(image.reshape(1, 6, 6, 1), kernel.reshape(3, 3, 1, 1), None, (1, 1),
                ((0, 0), (0, 0)), (1, 1), 1)[0, :, :, 0]
     assert y.shape == (4, 4)
     np.testing.assert_array_equal(y[0], [3, 0, 0, 1])
@@ -314,15 +314,15 @@ def test_lecture_tensorflow_conv2d_valid_and_same():
     the odd pixel at the end (bottom and right), and three filters (1, 10, -1) scale it."""
     image = np.arange(1, 10, dtype=float).reshape(1, 3, 3, 1)
     ones = np.ones((2, 2, 1, 1))
-    valid = R.conv(image, ones, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
+    valid = R.conv.conv(image, ones, None, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)
     np.testing.assert_array_equal(valid[0, :, :, 0], [[12, 16], [24, 28]])
     pads = resolve("same", (3, 3), (2, 2), (1, 1), (1, 1))
     assert pads == ((0, 1), (0, 1))
     same = [[12, 16, 9], [24, 28, 15], [15, 17, 9]]
-    np.testing.assert_array_equal(R.conv(image, ones, None, (1, 1), pads, (1, 1), 1)[0, :, :, 0],
+    np.testing.assert_array_equal(R.conv.conv(image, ones, None, (1, 1), pads, (1, 1), 1)[0, :, :, 0],
                                   same)
     three = np.tile(np.array([1.0, 10.0, -1.0]), (2, 2, 1, 1))  # (2, 2, 1, 3)
-    y = R.conv(image, three, None, (1, 1), pads, (1, 1), 1)[0]
+    y = R.conv.conv(image, three, None, (1, 1), pads, (1, 1), 1)[0]
     for f, scale in enumerate([1, 10, -1]):
         np.testing.assert_array_equal(y[:, :, f], np.multiply(same, scale))
 
@@ -330,7 +330,7 @@ def test_lecture_tensorflow_conv2d_valid_and_same():
 def test_lecture_volume_32x32x3_ten_5x5_filters():
     """Seed 002: 32x32x3, ten 5x5 filters, stride 1, pad 2 -> 32x32x10 (760 parameters)."""
     w, b = np.ones((5, 5, 3, 10)), np.zeros(10)
-    y = R.conv(np.ones((1, 32, 32, 3)), w, b, (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
+    y = R.conv.conv(np.ones((1, 32, 32, 3)), w, b, (1, 1), ((2, 2), (2, 2)), (1, 1), 1)
     assert y.shape == (1, 32, 32, 10)
     assert w.size + b.size == 760
     assert y[0, 16, 16, 0] == 75 and y[0, 0, 0, 0] == 27  # 5*5*3 inside, 3*3*3 at a corner
@@ -350,7 +350,7 @@ def test_conv_equals_functional(op, index, flip, rng):
     x, w, b, pads = _conv_inputs(config, rng)
     stride, dilation, groups = config[6], config[7], config[4]
     kernel = R.flip_kernel(w) if flip else w
-    y = R.conv(x, kernel, b, stride, pads, dilation, groups)
+    y = R.conv.conv(x, kernel, b, stride, pads, dilation, groups)
     dy = rng.standard_normal(y.shape)
     y_f, (dx_f, dw_f, db_f) = fast_run(
         lambda x, w, b: op(x, w, b, stride=stride, padding=pads, dilation=dilation,
@@ -398,4 +398,4 @@ def test_a_conv_geometry_that_does_not_fit_is_an_error():
     """The reference trusts its resolved geometry; a channel count the groups do not divide
     fails in the reshape that splits the groups."""
     with pytest.raises(ValueError, match="reshape"):
-        R.conv(np.zeros((1, 4, 3)), np.zeros((2, 1, 2)), None, (1,), ((0, 0),), (1,), 2)
+        R.conv.conv(np.zeros((1, 4, 3)), np.zeros((2, 1, 2)), None, (1,), ((0, 0),), (1,), 2)

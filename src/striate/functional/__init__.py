@@ -4,17 +4,18 @@ Each family lives in one file with every op's forward written directly above its
 """
 
 from ..tensor import concatenate, stack
-from . import activation, conv, dropout, linear, loss, norm, pool, shape
+from . import activation, conv, dropout, global_pool, linear, loss, norm, pool, shape
 
 # every public op of every family, so that `from striate.functional import *` gives them all
 # (computed before the star imports below rebind names such as `dropout` to the functions)
-__all__ = ["concatenate", "stack", *(name for family in (activation, conv, dropout, linear, loss,
-                                                          norm, pool, shape)
+__all__ = ["concatenate", "stack", *(name for family in (activation, conv, dropout, global_pool,
+                                                          linear, loss, norm, pool, shape)
                                      for name in family.__all__)]
 
 from .activation import *  # noqa: E402, F403
 from .conv import *  # noqa: E402, F403
 from .dropout import *  # noqa: E402, F403
+from .global_pool import *  # noqa: E402, F403
 from .linear import *  # noqa: E402, F403
 from .loss import *  # noqa: E402, F403
 from .norm import *  # noqa: E402, F403

@@ -15,9 +15,8 @@ import numbers
 
 import numpy as np
 
-from .._parallel import BLOCK_BYTES, blocks, by_blocks, over_batch
+from ..kernels import norm as kernels
 from ..tensor import Op, Tensor, as_tensor, unbroadcast
-from .activation import ChannelMap, channel_rows
 
 __all__ = [
     "batch_norm",
@@ -83,125 +82,26 @@ class Normalize(Op):
 
 
 class BatchNorm(Op):
-    """Batch normalisation of channels-last x, each channel's statistics over the column of
-    the (M, C) matrix view of x, M = N * positions.
-
-    The normalisation and the affine map are one per-channel map y = xc * scale + beta, with
-    xc = x - mean and scale = gamma * inv_std, so x_hat is never stored: backward rebuilds what
-    it needs from xc. Every per-channel sum is a BLAS product (`_mean`); the elementwise passes
-    run along rows of W*C values (`channel_rows`). Training makes five passes over x forward
-    and six backward; evaluation, where the statistics are constants, two:
-    y = x * scale + shift. A residual (a ResNet block's shortcut) is added and the ReLU taken,
-    y = max(0, . + residual), on each block while it is in cache: an add and a ReLU of their
-    own would each read and write all of y again. Backward then routes dy where y > 0 first;
-    the residual's gradient is that routed dy.
-    """
+    """Batch normalisation of channels-last x: `reference.norm.batch_norm_train` (the batch's
+    statistics) or `batch_norm_eval` (the running ones), with their gradients; the kernels in
+    `striate.kernels.norm`. A residual and a ReLU, when given, end it in the same pass
+    (`striate.fused.batch_norm_add_relu`)."""
 
     def forward(self, x, gamma, beta, residual, running_mean, running_var, training, momentum,
                 eps, relu):
-        self.training = training
-        matrix = x.reshape(-1, x.shape[-1])  # (M, C)
-        if training:
-            mean = _mean(matrix, (0,))[0]  # (C,)
-            rows, mean_rows = channel_rows(x, mean)
-            xc = np.empty(x.shape, dtype=x.dtype)
-            xc_rows = xc.reshape(rows.shape)
-            by_blocks(lambda block: np.subtract(rows[block], mean_rows, out=xc_rows[block]),
-                      rows)
-            xc_matrix = xc.reshape(matrix.shape)
-            var = _mean(xc_matrix, (0,), xc_matrix)[0]  # (C,), biased: what normalises
-            if running_mean is not None:
-                m = matrix.shape[0]
-                running_mean *= 1 - momentum
-                running_mean += momentum * mean
-                running_var *= 1 - momentum
-                running_var += momentum * m / (m - 1) * var  # unbiased estimate, as PyTorch
-        else:
-            # The running statistics are constants: cast them so float32 stays float32.
-            mean = running_mean.astype(x.dtype, copy=False)
-            var = running_var.astype(x.dtype, copy=False)
-        self.inv_std = 1 / np.sqrt(var + eps)  # (C,)
-        self.scale = self.inv_std if gamma is None else gamma * self.inv_std  # (C,)
-        if training:
-            self.xc = xc
-            y = ChannelMap(self.scale, beta, residual, relu).new(xc)
-        else:
-            # x - mean is needed only for the gradient of gamma: keep x and the mean for it.
-            self.x, self.mean = (x, mean) if self.needs_grad[1] else (None, None)
-            shift = -mean * self.scale if beta is None else beta - mean * self.scale
-            y = ChannelMap(self.scale, shift, residual, relu).new(x)
-        self.y = y if relu and any(self.needs_grad) else None  # ReLU's gradient: where y > 0
+        mean, var = (None, None) if training else (running_mean, running_var)
+        self.relu = relu
+        y, self.saved = kernels.forward(x, gamma, beta, mean, var, eps, residual, relu,
+                                        keep_x=self.needs_grad[1])
+        if training and running_mean is not None:
+            kernels.update_running(running_mean, running_var, self.saved.mean, self.saved.var,
+                                   x.size // x.shape[-1], momentum)
         return y
 
     def backward(self, dy):
-        m = dy.size // dy.shape[-1]  # positions per channel
-        dx_through_stats = self.training and self.needs_grad[0]
-        dx = dgamma = dbeta = None
-        xc = None
-        if self.needs_grad[1] or dx_through_stats:
-            xc = self.xc if self.training else self.x - self.mean  # like x
-        # dy routed where y > 0 (the ReLU's gradient), and its sums, in one pass
-        dy, sum_dy, sum_dy_xc = _routed_sums(dy, self.y, self.needs_grad[2] or dx_through_stats,
-                                             xc)
-        if sum_dy is not None:
-            mean_dy = sum_dy / m  # (C,)
-            dbeta = sum_dy if self.needs_grad[2] else None
-        if sum_dy_xc is not None:
-            mean_dy_xc = sum_dy_xc / m  # (C,)
-            dgamma = sum_dy_xc * self.inv_std if self.needs_grad[1] else None
-        if dx_through_stats:
-            # With dx_hat = dy * gamma, the compact formula of `Normalize.backward`,
-            # dx = inv_std * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)),
-            # is per channel dx = scale * (dy - mean(dy) - xc * inv_std^2 * mean(dy * xc)).
-            xc_rows, slope, mean_dy, scale = channel_rows(
-                xc, self.inv_std**2 * mean_dy_xc, mean_dy, self.scale)
-            dy_rows = dy.reshape(xc_rows.shape)
-            dx = np.empty(xc.shape, dtype=xc.dtype)
-            dx_rows = dx.reshape(xc_rows.shape)
-
-            def rows_of_dx(block):
-                part = dx_rows[block]
-                np.multiply(xc_rows[block], slope, out=part)
-                np.subtract(dy_rows[block], part, out=part)
-                part -= mean_dy
-                part *= scale
-
-            by_blocks(rows_of_dx, dx_rows)
-        elif self.needs_grad[0]:
-            dx = ChannelMap(self.scale).new(dy)
-        return dx, dgamma, dbeta, dy if self.needs_grad[3] else None
-
-
-def _routed_sums(dy: np.ndarray, y: np.ndarray | None, sum_dy: bool, xc: np.ndarray | None):
-    """(g, sum of g, sum of g * xc) over every axis but the channels, g = dy where y > 0 (the
-    gradient through a ReLU with output y; dy itself when y is None); a sum not asked for
-    (sum_dy False, xc None) is None. One pass over blocks of the (M, C) matrices shared out
-    over the threads, the sums of each block taken while it is in cache (three passes of
-    their own measured 1.2x slower on (64, 16, 16, 64) float32)."""
-    c = dy.shape[-1]
-    if y is None and not sum_dy and xc is None:
-        return dy, None, None
-    g = dy if y is None else np.empty_like(y, dtype=dy.dtype)
-    dy_rows, g_rows = dy.reshape(-1, c), g.reshape(-1, c)
-    y_rows = None if y is None else y.reshape(-1, c)
-    xc_rows = None if xc is None else xc.reshape(-1, c)
-
-    def run(rows: slice):
-        parts = blocks(rows, c * dy.itemsize, BLOCK_BYTES)
-        ones = np.ones(max((b.stop - b.start for b in parts), default=0), dtype=dy.dtype)
-        totals = np.zeros((2, c), dtype=dy.dtype)  # sum of g, sum of g * xc
-        for block in parts:
-            part = g_rows[block]
-            if y_rows is not None:
-                np.multiply(dy_rows[block], y_rows[block] > 0, out=part)
-            if sum_dy:
-                totals[0] += ones[:len(part)] @ part
-            if xc_rows is not None:
-                totals[1] += np.einsum("ij,ij->j", part, xc_rows[block])
-        return totals
-
-    totals = sum(over_batch(run, g_rows.shape[0], g.size * (2 + (xc is not None))))
-    return g, totals[0] if sum_dy else None, None if xc is None else totals[1]
+        need_dx, need_dgamma, need_dbeta, need_dresidual = self.needs_grad
+        dx, dgamma, dbeta, g = kernels.backward(dy, self.saved, need_dx, need_dgamma, need_dbeta)
+        return dx, dgamma, dbeta, g if need_dresidual else None
 
 
 def _channel_vector(op: str, name: str, value, channels: int):
@@ -233,6 +133,38 @@ def _running_stat(name: str, value, channels: int) -> np.ndarray:
     return array
 
 
+def check_batch_norm(op, x, gamma, beta, running_mean, running_var, training, momentum, eps):
+    """The validated arguments of a batch norm (`batch_norm`, and the fused ops that end one)."""
+    x = as_tensor(x)
+    if x.ndim < 2:
+        raise ValueError(f"{op}: x must be (N, ..., C), got shape {x.shape}")
+    channels = x.shape[-1]
+    if channels == 0:
+        raise ValueError(f"{op}: x has no channels (shape {x.shape})")
+    gamma = _channel_vector(op, "gamma", gamma, channels)
+    beta = _channel_vector(op, "beta", beta, channels)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(f"{op}: give both running_mean and running_var, or neither")
+    if running_mean is not None:
+        running_mean = _running_stat("running_mean", running_mean, channels)
+        running_var = _running_stat("running_var", running_var, channels)
+    elif not training:
+        raise ValueError(
+            f"{op}: evaluation (training=False) needs running_mean and running_var"
+        )
+    if training and x.size // channels < 2:
+        raise ValueError(
+            f"{op}: training needs more than one value per channel, got input shape "
+            f"{x.shape}"
+        )
+    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) \
+            or not 0 <= momentum <= 1:
+        raise ValueError(f"{op}: momentum must be in [0, 1], got {momentum!r}")
+    return x, gamma, beta, dict(running_mean=running_mean, running_var=running_var,
+                                training=bool(training), momentum=float(momentum),
+                                eps=_non_negative(op, "eps", eps))
+
+
 def batch_norm(
     x,
     gamma=None,
@@ -242,60 +174,25 @@ def batch_norm(
     training: bool = True,
     momentum: float = 0.1,
     eps: float = 1e-5,
-    relu: bool = False,
-    residual=None,
 ) -> Tensor:
-    """Batch normalisation over every axis but the last (channels-last), plus a residual if
-    given, then a ReLU if relu, all in one pass: relu(batch_norm(...) + residual) without the
-    passes over the output that an add and a ReLU of their own would take (a ResNet block's
-    ending: its shortcut added and the sum rectified).
+    """Batch normalisation over every axis but the last (channels-last).
 
     y = (x - mean) / sqrt(var + eps) * gamma + beta, per channel. In training the statistics
     are the batch's (biased variance) and the running estimates move in place:
     running = (1 - momentum) * running + momentum * batch (unbiased variance, PyTorch's rule;
     Keras's momentum 0.99 is momentum 0.01 here). In evaluation the running estimates are used.
+    The definition and its gradients, with the formulas: `striate.reference.norm`
+    (`batch_norm_train`, `batch_norm_eval` and their `_grad`s).
 
     x: (N, ..., C); gamma, beta: (C,) or None; running_mean, running_var: (C,) ndarrays or
-    None (training only); residual: the shape of x, or None. Returns the shape of x.
+    None (training only). Returns the shape of x.
 
     >>> batch_norm(np.random.randn(8, 4, 4, 3), np.ones(3), np.zeros(3)).shape
     (8, 4, 4, 3)
     """
-    x = as_tensor(x)
-    if x.ndim < 2:
-        raise ValueError(f"batch_norm: x must be (N, ..., C), got shape {x.shape}")
-    channels = x.shape[-1]
-    if channels == 0:
-        raise ValueError(f"batch_norm: x has no channels (shape {x.shape})")
-    gamma = _channel_vector("batch_norm", "gamma", gamma, channels)
-    beta = _channel_vector("batch_norm", "beta", beta, channels)
-    if (running_mean is None) != (running_var is None):
-        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
-    if running_mean is not None:
-        running_mean = _running_stat("running_mean", running_mean, channels)
-        running_var = _running_stat("running_var", running_var, channels)
-    elif not training:
-        raise ValueError(
-            "batch_norm: evaluation (training=False) needs running_mean and running_var"
-        )
-    if training and x.size // channels < 2:
-        raise ValueError(
-            f"batch_norm: training needs more than one value per channel, got input shape "
-            f"{x.shape}"
-        )
-    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) \
-            or not 0 <= momentum <= 1:
-        raise ValueError(f"batch_norm: momentum must be in [0, 1], got {momentum!r}")
-    if residual is not None:
-        residual = as_tensor(residual)
-        if residual.shape != x.shape:
-            raise ValueError(f"batch_norm: residual has shape {residual.shape} but x has "
-                             f"{x.shape}; they must be equal")
-    return BatchNorm.apply(
-        x, gamma, beta, residual, running_mean=running_mean, running_var=running_var,
-        training=bool(training), momentum=float(momentum),
-        eps=_non_negative("batch_norm", "eps", eps), relu=bool(relu),
-    )
+    x, gamma, beta, options = check_batch_norm("batch_norm", x, gamma, beta, running_mean,
+                                               running_var, training, momentum, eps)
+    return BatchNorm.apply(x, gamma, beta, None, relu=False, **options)
 
 
 def layer_norm(x, gamma=None, beta=None, eps: float = 1e-5) -> Tensor:

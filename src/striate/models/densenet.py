@@ -6,9 +6,9 @@ BN-ReLU-Conv1x1 to 4k channels (the bottleneck), then BN-ReLU-Conv3x3 to k. Tran
 between blocks halve the channels (compression 0.5) with BN-ReLU-Conv1x1 and halve the size
 with 2x2 average pooling. Layout and state_dict keys are torchvision's:
 `features.conv0.weight`, `features.denseblock1.denselayer1.norm1.running_mean`,
-`features.transition1.conv.weight`, `features.norm5.weight`, `classifier.weight`. Each ReLU
-runs inside the batch norm before it (`nn.BatchNorm(relu=True)`), saving a pass over the
-activations (torchvision's ReLU modules hold no weights, so the keys are the same).
+`features.transition1.conv.weight`, `features.norm5.weight`, `classifier.weight` (ReLU modules
+hold no weights). Inside a dense layer each ReLU runs in the batch norm's pass
+(`striate.fused.bn_relu`), saving a pass over the activations.
 
 Paper Table 1, DenseNet-121 (k = 32, input 224x224x3):
 
@@ -31,7 +31,7 @@ Paper Table 1, DenseNet-121 (k = 32, input 224x224x3):
 from __future__ import annotations
 
 from striate import functional as F
-from striate import nn
+from striate import fused, nn
 from striate.models.registry import register
 from striate.tensor import concatenate
 
@@ -48,13 +48,14 @@ class DenseLayer(nn.Module):
     def __init__(self, in_channels: int, growth_rate: int, bn_size: int) -> None:
         super().__init__()
         width = bn_size * growth_rate
-        self.norm1 = nn.BatchNorm(input_channels=in_channels, relu=True)
+        self.norm1 = nn.BatchNorm(input_channels=in_channels)
         self.conv1 = _conv(width, 1, in_channels)
-        self.norm2 = nn.BatchNorm(input_channels=width, relu=True)
+        self.norm2 = nn.BatchNorm(input_channels=width)
         self.conv2 = _conv(growth_rate, 3, width, padding=1)
 
     def forward(self, x):
-        return self.conv2(self.norm2(self.conv1(self.norm1(x))))
+        out = self.conv1(fused.bn_relu(self.norm1, x))  # conv1(relu(norm1(x)))
+        return self.conv2(fused.bn_relu(self.norm2, out))  # conv2(relu(norm2(out)))
 
 
 class DenseBlock(nn.Module):
@@ -78,7 +79,8 @@ class Transition(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__({
-            "norm": nn.BatchNorm(input_channels=in_channels, relu=True),
+            "norm": nn.BatchNorm(input_channels=in_channels),
+            "relu": nn.ReLU(),
             "conv": _conv(out_channels, 1, in_channels),
             "pool": nn.AvgPool2D(2, strides=2),
         })
@@ -99,7 +101,8 @@ class DenseNet(nn.Module):
         super().__init__()
         layers = {
             "conv0": _conv(num_init_features, 7, 3, strides=2, padding=3),
-            "norm0": nn.BatchNorm(input_channels=num_init_features, relu=True),
+            "norm0": nn.BatchNorm(input_channels=num_init_features),
+            "relu0": nn.ReLU(),
             "pool0": nn.MaxPool2D(3, strides=2, padding=1),
         }
         channels = num_init_features
@@ -109,7 +112,8 @@ class DenseNet(nn.Module):
             if i != len(block_config):
                 layers[f"transition{i}"] = Transition(channels, channels // 2)
                 channels //= 2
-        layers["norm5"] = nn.BatchNorm(input_channels=channels, relu=True)
+        layers["norm5"] = nn.BatchNorm(input_channels=channels)
+        layers["relu5"] = nn.ReLU()
         self.features = nn.Sequential(layers)
         # torchvision keeps PyTorch's default Linear weight init and zeroes the bias.
         self.classifier = nn.Dense(num_classes, kernel_initializer="torch_default",

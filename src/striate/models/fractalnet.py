@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nn
+from .. import fused, nn
 from .registry import register
 
 DROP_PATH_MODES = ("local", "global", "mixed", "none")
@@ -43,10 +43,10 @@ class ConvBlock(nn.Module):
         super().__init__()
         self.conv = nn.Conv2D(filters, 3, padding=1, use_bias=False,
                               kernel_initializer="he_normal", input_channels=in_channels)
-        self.bn = nn.BatchNorm(input_channels=filters, relu=True)  # the ReLU in the same pass
+        self.bn = nn.BatchNorm(input_channels=filters)
 
     def forward(self, x):
-        return self.bn(self.conv(x))
+        return fused.conv_bn_relu(self.conv, self.bn, x)  # relu(bn(conv(x)))
 
 
 def _join(paths: list, drop_rate: float, rng: np.random.Generator | None):

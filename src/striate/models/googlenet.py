@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from .. import functional as F
-from .. import nn
+from .. import fused, nn
 from .registry import register
 
 GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux_logits1"])
@@ -59,10 +59,10 @@ class BasicConv2d(nn.Module):
         self.conv = nn.Conv2D(filters, kernel_size, strides=strides, padding=padding,
                               use_bias=False, kernel_initializer="he_normal",
                               input_channels=in_channels)
-        self.bn = nn.BatchNorm(eps=0.001, input_channels=filters, relu=True)  # the ReLU too
+        self.bn = nn.BatchNorm(eps=0.001, input_channels=filters)
 
     def forward(self, x):
-        return self.bn(self.conv(x))
+        return fused.conv_bn_relu(self.conv, self.bn, x)  # relu(bn(conv(x)))
 
 
 def conv_relu(in_channels: int, filters: int, kernel_size: int, strides: int = 1, padding=0):

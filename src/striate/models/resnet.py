@@ -3,10 +3,11 @@
 ResNet: a 7x7/2 stem and a 3x3/2 max pool, four stages of residual blocks (64, 128, 256, 512
 channels; the first block of stages 2-4 halves the resolution), global average pooling and one
 dense layer. Blocks compute y = relu(f(x) + shortcut(x)); the shortcut is the identity, or a
-1x1 convolution + batch norm where the shape changes. Each ReLU that follows a batch norm runs
-inside it (`nn.BatchNorm(relu=True)`), and so does the add of the shortcut at the end of a
-block, saving passes over the activations; in evaluation the batch norm itself runs inside the
-convolution before it (`nn.conv_norm`), on each piece of its output. ResNet-18/34
+1x1 convolution + batch norm where the shape changes. Each convolution, its batch norm and the
+ReLU (and, ending a block, the add of the shortcut) run as one fused op
+(`striate.fused.conv_bn_relu`, `conv_bn_add_relu`), saving passes over the activations: in
+training the add and the ReLU run inside the batch norm's pass, in evaluation the batch norm
+too runs inside the convolution's, on each piece of its output. ResNet-18/34
 stack BasicBlocks (two 3x3 convolutions), ResNet-50/101/152 Bottlenecks (1x1 reduce, 3x3, 1x1
 expand by 4) with the stride on the 3x3 ("ResNet v1.5", as torchvision).
 https://arxiv.org/abs/1512.03385
@@ -40,7 +41,7 @@ layer1.0.se.fc1.weight (1, 1, C, C/16), .fc1.bias (C/16,), .fc2.weight (1, 1, C/
 
 from __future__ import annotations
 
-from .. import nn
+from .. import fused, nn
 from .registry import register
 
 
@@ -56,37 +57,41 @@ def conv1x1(in_channels: int, filters: int, stride: int = 1) -> nn.Conv2D:
                      kernel_initializer="he_normal", input_channels=in_channels)
 
 
-def batch_norm(channels: int, relu: bool = False) -> nn.BatchNorm:
-    """Batch norm with gamma 1, beta 0, PyTorch's momentum 0.1 and eps 1e-5; with relu, the
-    ReLU that follows it in the same pass."""
-    return nn.BatchNorm(input_channels=channels, relu=relu)
+def batch_norm(channels: int) -> nn.BatchNorm:
+    """Batch norm with gamma 1, beta 0, PyTorch's momentum 0.1 and eps 1e-5."""
+    return nn.BatchNorm(input_channels=channels)
+
+
+def shortcut(block: nn.Module, x):
+    """The block's shortcut: x itself, or its `downsample` (1x1 convolution, batch norm)."""
+    if block.downsample is None:
+        return x
+    return fused.conv_bn(block.downsample[0], block.downsample[1], x)
 
 
 class BasicBlock(nn.Module):
-    """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)): two 3x3 convolutions; bn2 adds
-    the shortcut and takes the ReLU in its own pass (`nn.conv_norm`)."""
+    """relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)): two 3x3 convolutions."""
 
     expansion = 1
 
     def __init__(self, in_channels: int, channels: int, stride: int = 1, downsample=None):
         super().__init__()
         self.conv1 = conv3x3(in_channels, channels, stride)
-        self.bn1 = batch_norm(channels, relu=True)
+        self.bn1 = batch_norm(channels)
         self.conv2 = conv3x3(channels, channels)
-        self.bn2 = batch_norm(channels, relu=True)
+        self.bn2 = batch_norm(channels)
         self.downsample = downsample
 
     def forward(self, x):
-        out = nn.conv_norm(self.conv1, self.bn1, x)
-        identity = x if self.downsample is None else self.downsample(x)
-        return nn.conv_norm(self.conv2, self.bn2, out, identity)  # relu(bn2(.) + identity)
+        out = fused.conv_bn_relu(self.conv1, self.bn1, x)  # relu(bn1(conv1(x)))
+        # relu(bn2(conv2(out)) + shortcut(x))
+        return fused.conv_bn_add_relu(self.conv2, self.bn2, out, shortcut(self, x))
 
 
 class Bottleneck(nn.Module):
     """1x1 reduce, 3x3 (carrying the stride), 1x1 expand to 4x channels, plus the shortcut.
 
-    bn3 adds the shortcut and takes the ReLU in its own pass (`nn.conv_norm`). With
-    `se_reduction`, an `nn.SqueezeExcitation` (attribute `se`, squeezing to C / se_reduction
+    With `se_reduction`, an `nn.SqueezeExcitation` (attribute `se`, squeezing to C / se_reduction
     channels) rescales the branch between bn3 and the add (SE-ResNet), which then take passes
     of their own.
     """
@@ -98,11 +103,11 @@ class Bottleneck(nn.Module):
         super().__init__()
         out_channels = channels * self.expansion
         self.conv1 = conv1x1(in_channels, channels)
-        self.bn1 = batch_norm(channels, relu=True)
+        self.bn1 = batch_norm(channels)
         self.conv2 = conv3x3(channels, channels, stride)
-        self.bn2 = batch_norm(channels, relu=True)
+        self.bn2 = batch_norm(channels)
         self.conv3 = conv1x1(channels, out_channels)
-        self.bn3 = batch_norm(out_channels, relu=se_reduction is None)
+        self.bn3 = batch_norm(out_channels)
         self.downsample = downsample
         self.se = self.relu = None
         if se_reduction is not None:
@@ -110,11 +115,11 @@ class Bottleneck(nn.Module):
             self.relu = nn.ReLU()
 
     def forward(self, x):
-        out = nn.conv_norm(self.conv2, self.bn2, nn.conv_norm(self.conv1, self.bn1, x))
-        identity = x if self.downsample is None else self.downsample(x)
-        if self.se is None:
-            return nn.conv_norm(self.conv3, self.bn3, out, identity)  # relu(bn3(.) + identity)
-        return self.relu(self.se(nn.conv_norm(self.conv3, self.bn3, out)) + identity)
+        out = fused.conv_bn_relu(self.conv1, self.bn1, x)  # relu(bn1(conv1(x)))
+        out = fused.conv_bn_relu(self.conv2, self.bn2, out)  # relu(bn2(conv2(out)))
+        if self.se is None:  # relu(bn3(conv3(out)) + shortcut(x))
+            return fused.conv_bn_add_relu(self.conv3, self.bn3, out, shortcut(self, x))
+        return self.relu(self.se(fused.conv_bn(self.conv3, self.bn3, out)) + shortcut(self, x))
 
 
 class ResNet(nn.Module):
@@ -128,7 +133,7 @@ class ResNet(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2D(64, 7, strides=2, padding=3, use_bias=False,
                                kernel_initializer="he_normal", input_channels=in_channels)
-        self.bn1 = batch_norm(64, relu=True)
+        self.bn1 = batch_norm(64)
         self.maxpool = nn.MaxPool2D(3, strides=2, padding=1)
         channels_in = 64
         for index, (channels, depth) in enumerate(zip((64, 128, 256, 512), depths, strict=True)):
@@ -149,7 +154,7 @@ class ResNet(nn.Module):
         self.default_input_shape = (224, 224, in_channels)
 
     def forward(self, x):
-        x = self.maxpool(nn.conv_norm(self.conv1, self.bn1, x))
+        x = self.maxpool(fused.conv_bn_relu(self.conv1, self.bn1, x))  # relu(bn1(conv1(x)))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(self.flatten(self.avgpool(x)))
 

@@ -13,6 +13,7 @@ from .conv import *  # noqa: F403
 from .conv import __all__ as _conv
 from .dropout import *  # noqa: F403
 from .dropout import __all__ as _dropout
+from .fuse import fuse
 from .linear import *  # noqa: F403
 from .linear import __all__ as _linear
 from .merge import *  # noqa: F403
@@ -24,5 +25,5 @@ from .norm import __all__ as _norm
 from .pool import *  # noqa: F403
 from .pool import __all__ as _pool
 
-__all__ = ["init", *_module, *_activation, *_attention, *_conv, *_dropout, *_linear, *_merge,
-           *_norm, *_pool]
+__all__ = ["init", "fuse", *_module, *_activation, *_attention, *_conv, *_dropout, *_linear,
+           *_merge, *_norm, *_pool]

@@ -15,11 +15,11 @@ import math
 import numbers
 
 from .. import functional as F
+from .. import fused
 from ..arith import PADDING_WORDS, conv_geometry, ntuple, resolve_padding
 from . import init
 from .activation import get_activation
 from .module import Module, format_args
-from .norm import BatchNorm
 
 __all__ = [
     "Conv1D",
@@ -32,7 +32,6 @@ __all__ = [
     "LocallyConnected1D",
     "LocallyConnected2D",
     "SeparableConv2D",
-    "conv_norm",
 ]
 
 _LAYOUTS = {1: "(N, L, C)", 2: "(N, H, W, C)", 3: "(N, D, H, W, C)"}
@@ -76,14 +75,13 @@ class _ConvBase(Module):
         self.padding = _check_padding(layer, padding, self.kernel_size, self.strides,
                                       self.dilation_rate)
         self.use_bias = bool(use_bias)
-        self.activation = activation
-        self._activation = get_activation(activation, f"{layer}: activation")
+        self.set_activation(activation)
         self.kernel_initializer = kernel_initializer
         self.bias_initializer = bias_initializer
         init.get(kernel_initializer, f"{layer}: kernel_initializer")
         init.get(bias_initializer, f"{layer}: bias_initializer")
 
-    def _input(self, x, expected_channels=None):
+    def check_input(self, x, expected_channels=None):
         """Check x's rank, build on first call, then check its channels against the kernel."""
         self._check_rank(x, self.rank + 2, _LAYOUTS[self.rank])
         self._ensure_built(x)
@@ -93,6 +91,11 @@ class _ConvBase(Module):
                 f"{self.label}: input has {x.shape[-1]} channels but the kernel expects "
                 f"{expected} (input shape {tuple(x.shape)})"
             )
+
+    def set_activation(self, activation) -> None:
+        """Change the activation applied after the convolution (`nn.fuse` sets "relu")."""
+        self.activation = activation
+        self._activation = get_activation(activation, f"{type(self).__name__}: activation")
 
     def _activate(self, y):
         return y if self._activation is None else self._activation(y)
@@ -164,16 +167,12 @@ class _Conv(_ConvBase):
         self._make_bias((self.filters,), fans)
 
     def forward(self, x):
-        self._input(x)
-        # A ReLU is taken inside the convolution, in the pass that adds the bias.
-        relu = self._activation is F.relu
-        y = self._convolve(x, self.bias, relu)
-        return y if relu else self._activate(y)
-
-    def _convolve(self, x, bias, relu: bool, scale=None, residual=None):
-        return self._function(x, self.weight, bias, stride=self.strides, padding=self.padding,
-                              dilation=self.dilation_rate, groups=self.groups, flip=self.flip,
-                              relu=relu, scale=scale, residual=residual)
+        self.check_input(x)
+        args = dict(stride=self.strides, padding=self.padding, dilation=self.dilation_rate,
+                    groups=self.groups, flip=self.flip)
+        if self._activation is F.relu:  # the ReLU in the pass that adds the bias
+            return fused.conv_relu(x, self.weight, self.bias, **args)
+        return self._activate(self._function(x, self.weight, self.bias, **args))
 
     def extra_repr(self) -> str:
         return format_args(
@@ -181,31 +180,6 @@ class _Conv(_ConvBase):
             self._common_repr() + [("groups", self.groups, 1)] + self._tail_repr()
             + [("flip", self.flip, False)],
         )
-
-
-def conv_norm(conv: _Conv, norm: BatchNorm, x, residual=None):
-    """norm(conv(x), residual): a convolution layer, then the BatchNorm after it (with its ReLU,
-    and a residual added before it: `BatchNorm`).
-
-    In evaluation, where norm's statistics are constants, norm is a per-channel scale and shift
-    (`BatchNorm.evaluation_map`), applied inside the convolution with the ReLU and the residual
-    on each piece of the output while it is in cache (`F.conv2d`'s scale and residual): a
-    batch norm of its own would read and write all of the output again. That needs a built
-    norm on conv's filters, no activation on conv and no forward hook on either layer (a hook
-    would see other values); otherwise, and in training, it is the two calls.
-
-    >>> conv, norm = Conv2D(4, 3, use_bias=False), BatchNorm(relu=True)
-    >>> conv_norm(conv, norm, np.ones((1, 5, 5, 2))).shape
-    (1, 3, 3, 4)
-    """
-    if (norm.training or not norm.built or conv._activation is not None or conv._forward_hooks
-            or norm._forward_hooks or not conv.built or conv.filters != norm.input_channels):
-        y = conv(x)
-        return norm(y) if residual is None else norm(y, residual)  # the hooks see what was given
-    conv._input(x)
-    scale, shift = norm.evaluation_map()
-    bias = shift if conv.bias is None else conv.bias * scale + shift
-    return conv._convolve(x, bias, norm.relu, scale, residual)
 
 
 class Conv1D(_Conv):
@@ -279,7 +253,7 @@ class _ConvTranspose(_ConvBase):
         self._make_bias((self.filters,), fans)
 
     def forward(self, x):
-        self._input(x)
+        self.check_input(x)
         y = self._function(x, self.weight, self.bias, stride=self.strides, padding=self.padding,
                            output_padding=self.output_padding, dilation=self.dilation_rate)
         return self._activate(y)
@@ -348,7 +322,7 @@ class DepthwiseConv2D(_ConvBase):
         self._make_bias((shape[-1],), fans)
 
     def forward(self, x):
-        self._input(x)
+        self.check_input(x)
         y = F.conv2d(x, self.weight, self.bias, stride=self.strides, padding=self.padding,
                      dilation=self.dilation_rate, groups=self.input_channels)
         return self._activate(y)
@@ -399,7 +373,7 @@ class SeparableConv2D(_ConvBase):
         self._make_bias((self.filters,), init.compute_fans(pointwise))
 
     def forward(self, x):
-        self._input(x)
+        self.check_input(x)
         y = F.conv2d(x, self.depthwise_weight, None, stride=self.strides, padding=self.padding,
                      dilation=self.dilation_rate, groups=self.input_channels)
         return self._activate(F.conv2d(y, self.pointwise_weight, self.bias))
@@ -442,7 +416,7 @@ class _LocallyConnected(_ConvBase):
         self._make_bias((*out, self.filters), fans)
 
     def forward(self, x):
-        self._input(x)
+        self.check_input(x)
         if tuple(x.shape[1:-1]) != self.input_size:
             raise ValueError(
                 f"{self.label}: built for inputs of spatial size {self.input_size}, got input "

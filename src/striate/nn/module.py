@@ -363,6 +363,12 @@ class Module:
             hook(self, inputs, output)
         return output
 
+    @property
+    def hooked(self) -> bool:
+        """Whether a forward hook is registered on this module (fused ops then run their
+        layers one by one, so that the hook sees each layer's own output)."""
+        return bool(self._forward_hooks)
+
     def register_forward_hook(self, hook) -> HookHandle:
         """Call `hook(module, inputs, output)` after each forward of this module (inputs: the
         tuple of positional inputs as forward received them). Returns a handle whose `remove()`
@@ -408,8 +414,7 @@ class Sequential(Module):
     """Modules applied one after another: `Sequential(*layers)` or `Sequential({name: layer})`.
 
     Children are named "0", "1", ... or by their keys. Indexing gives a layer, slicing a
-    Sequential of the same layers (shared, not copied). A convolution followed by a BatchNorm
-    runs as `nn.conv_norm` (in evaluation, the norm inside the convolution).
+    Sequential of the same layers (shared, not copied).
 
     >>> from striate import nn
     >>> model = nn.Sequential(nn.Dense(4), nn.ReLU())
@@ -439,22 +444,8 @@ class Sequential(Module):
         return self
 
     def forward(self, x):
-        # A convolution and the BatchNorm after it run as `conv_norm`: in evaluation, the norm
-        # inside the convolution. (Imported here: the layers' modules import this one.)
-        from .conv import _Conv, conv_norm
-        from .norm import BatchNorm
-
-        layers = tuple(self._modules.values())
-        i = 0
-        while i < len(layers):
-            layer = layers[i]
-            if isinstance(layer, _Conv) and i + 1 < len(layers) \
-                    and isinstance(layers[i + 1], BatchNorm):
-                x = conv_norm(layer, layers[i + 1], x)
-                i += 2
-            else:
-                x = layer(x)
-                i += 1
+        for layer in self._modules.values():
+            x = layer(x)
         return x
 
     def __getitem__(self, index):

@@ -52,7 +52,7 @@ class _ChannelAffine(Module):
         self.weight = self._parameter("ones", (channels,)) if self.scale else None
         self.bias = self._parameter("zeros", (channels,)) if self.center else None
 
-    def _input(self, x, min_ndim: int = 2) -> None:
+    def check_input(self, x, min_ndim: int = 2) -> None:
         if x.ndim < min_ndim:
             raise ValueError(
                 f"{self.label}: expected an input (N, ..., C), got shape {tuple(x.shape)}"
@@ -77,21 +77,19 @@ class BatchNorm(_ChannelAffine):
     momentum=0.99 is momentum=0.01 here. Evaluation uses the running estimates.
     Parameters: weight (gamma, C) if scale, bias (beta, C) if center; buffers running_mean (C,),
     running_var (C,). Works for (N, C), (N, L, C), (N, H, W, C), (N, D, H, W, C).
-    relu=True applies a ReLU in the same pass (`F.batch_norm`): conv -> batch norm -> ReLU
-    without a pass of the ReLU's own over the output. Called as layer(x, residual), it adds
-    the residual before the ReLU, in that pass too: relu(batch_norm(x) + residual), a ResNet
-    block's ending.
+    (`striate.fused.bn_relu` and `conv_bn` take a ReLU, a residual and in evaluation the
+    convolution before it into its pass.)
 
     >>> BatchNorm(momentum=0.01, input_channels=16).running_var.shape
     (16,)
     """
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5, center: bool = True,
-                 scale: bool = True, input_channels: int | None = None, *, relu: bool = False,
+                 scale: bool = True, input_channels: int | None = None, *,
                  name: str | None = None):
         momentum = _number("BatchNorm", "momentum", momentum, 0.0, 1.0)
         super().__init__(eps, center, scale, input_channels, name)
-        self.momentum, self.relu = momentum, bool(relu)
+        self.momentum = momentum
 
     def _build(self, input_shape) -> None:
         super()._build(input_shape)
@@ -99,11 +97,10 @@ class BatchNorm(_ChannelAffine):
         self.register_buffer("running_mean", np.zeros(channels, dtype=self._dtype))
         self.register_buffer("running_var", np.ones(channels, dtype=self._dtype))
 
-    def forward(self, x, residual=None):
-        self._input(x)
+    def forward(self, x):
+        self.check_input(x)
         return F.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var,
-                            training=self.training, momentum=self.momentum, eps=self.eps,
-                            relu=self.relu, residual=residual)
+                            training=self.training, momentum=self.momentum, eps=self.eps)
 
     def evaluation_map(self):
         """(scale, shift), each (C,): evaluation's batch norm as y = x * scale + shift, with
@@ -120,8 +117,7 @@ class BatchNorm(_ChannelAffine):
         return scale, shift if bias is None else shift + bias
 
     def extra_repr(self) -> str:
-        return format_args(keywords=[("momentum", self.momentum, 0.1)] + self._affine_repr()
-                           + [("relu", self.relu, False)])
+        return format_args(keywords=[("momentum", self.momentum, 0.1)] + self._affine_repr())
 
 
 class LayerNorm(_ChannelAffine):
@@ -138,7 +134,7 @@ class LayerNorm(_ChannelAffine):
         super().__init__(eps, center, scale, input_channels, name)
 
     def forward(self, x):
-        self._input(x, min_ndim=1)
+        self.check_input(x, min_ndim=1)
         return F.layer_norm(x, self.weight, self.bias, eps=self.eps)
 
     def extra_repr(self) -> str:
@@ -165,7 +161,7 @@ class GroupNorm(_ChannelAffine):
         self.groups = groups
 
     def forward(self, x):
-        self._input(x)
+        self.check_input(x)
         if x.shape[-1] % self.groups:
             raise ValueError(f"{self.label}: groups={self.groups} must divide the input's "
                              f"{x.shape[-1]} channels (input shape {tuple(x.shape)})")

@@ -17,6 +17,7 @@ over the window, one einsum per kernel tap) over speed.
     dropout       dropout_mask, dropout, dropout_dx
 """
 
+from . import conv, dropout  # the modules: their functions conv.conv, dropout.dropout
 from .activation import (
     elu,
     elu_dx,
@@ -46,7 +47,6 @@ from .activation import (
     tanh_dx,
 )
 from .conv import (
-    conv,
     conv_db,
     conv_dw,
     conv_dx,
@@ -59,7 +59,7 @@ from .conv import (
     locally_connected_dw,
     locally_connected_dx,
 )
-from .dropout import dropout, dropout_dx, dropout_mask
+from .dropout import dropout_dx, dropout_mask
 from .linear import dense, dense_db, dense_dw, dense_dx
 from .loss import (
     binary_cross_entropy_with_logits,
