@@ -4,7 +4,8 @@
                                 [--per-rank-bn] [--json FILE]
 
 For each rank count p it launches `mpiexec -n p python -m bench.distributed --worker` with one
-BLAS thread per rank (OMP_NUM_THREADS=1 and friends: the ranks are the parallelism). Each rank
+BLAS thread per rank (OMP_NUM_THREADS=1 and friends) and one thread in striate's own pool: the
+ranks are the parallelism. Each rank
 trains ResNet-18 (synchronised batch norm unless --per-rank-bn, SGD with momentum, one
 allreduce of the whole gradient per step) on its share, batch / p, of a global batch of
 `--batch` random 32x32x3 images, and rank 0 reports the median step time, the global images per
@@ -34,10 +35,11 @@ LINKS = {"10 Gb/s Ethernet": 1.25e9, "100 Gb/s InfiniBand": 12.5e9}
 def worker(args) -> None:
     import numpy as np
 
-    from striate import distributed, models, nn, optim
+    from striate import _parallel, distributed, models, nn, optim
     from striate.functional import cross_entropy
 
     comm = distributed.init()
+    _parallel.THREADS = 1  # striate's own pool too: one thread per rank, whatever the ranks
     nn.init.set_seed(0)
     model = models.create("resnet18", num_classes=10).build((32, 32, 3))
     if not args.per_rank_bn:

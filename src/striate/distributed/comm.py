@@ -172,9 +172,31 @@ def init(max_message_bytes: int = MAX_MESSAGE_BYTES, abort_on_error: bool = True
                           f"processes but mpi4py is not installed, so each runs alone; "
                           f"pip install 'striate[mpi]'", RuntimeWarning, stacklevel=2)
     _world = Communicator(mpi_comm, max_message_bytes)
+    if mpi_comm is not None:
+        _share_cores(mpi_comm)
     if abort_on_error and _world.size > 1:
         install_abort_hook(_world)
     return _world
+
+
+def _share_cores(mpi_comm) -> None:
+    """Size striate's own thread pool for the ranks that share this machine: at most
+    cores / local ranks threads each, and at most OMP_NUM_THREADS when it is set (BLAS's
+    threads are set by that variable; without this, 4 ranks on 4 cores would run 16 of ours).
+    NOTE: sets striate._parallel.THREADS, which the kernels read at each call."""
+    from mpi4py import MPI
+
+    from .. import _parallel
+
+    local = mpi_comm.Split_type(MPI.COMM_TYPE_SHARED)
+    ranks_here = local.Get_size()
+    local.Free()
+    cores = getattr(os, "process_cpu_count", os.cpu_count)() or 1
+    threads = max(1, cores // ranks_here)
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and int(omp) > 0:
+        threads = min(threads, int(omp))
+    _parallel.THREADS = min(_parallel.THREADS, threads)
 
 
 def install_abort_hook(comm: Communicator) -> None:
