@@ -265,3 +265,23 @@ def test_an_aborted_command_exits_as_the_command_line_does():
     assert exit_code(UserError("bad")) == exit_code(OSError()) == cli.EXIT_USER_ERROR
     assert exit_code(TrainingDiverged("nan")) == cli.EXIT_DIVERGED
     assert exit_code(KeyboardInterrupt()) == 130 and exit_code(RuntimeError()) == 1
+
+
+def test_fused_blocks_run_the_synchronised_batch_norm(monkeypatch):
+    """The zoo's blocks call striate.fused (conv_bn_relu, conv_bn_add_relu): in training they
+    must go through SyncBatchNorm, in evaluation they may fuse it."""
+    from striate import models
+    from striate.distributed import sync_bn
+
+    calls = []
+    forward = sync_bn.SyncBatchNormOp.forward
+    monkeypatch.setattr(sync_bn.SyncBatchNormOp, "forward",
+                        lambda self, *a, **k: calls.append(1) or forward(self, *a, **k))
+    model = models.create("resnet18", num_classes=10).build((32, 32, 3))
+    distributed.convert_sync_batchnorm(model, distributed.Communicator())
+    x = np.random.default_rng(0).standard_normal((2, 32, 32, 3)).astype(np.float32)
+    model(x)
+    assert len(calls) == sum(isinstance(m, distributed.SyncBatchNorm) for m in model.modules())
+    model.eval()
+    model(x)
+    assert len(calls) == 20
