@@ -200,12 +200,14 @@ def _require_torch(what: str):
     return torch
 
 
-def import_torch_file(path: str | os.PathLike, model_name: str, num_classes: int | None = None):
+def import_torch_file(path: str | os.PathLike, model_name: str, num_classes: int | None = None,
+                      strict: bool = True):
     """Build zoo model `model_name` and load a PyTorch .pth state_dict file into it.
 
     The file is read with `torch.load(weights_only=True)` (no code runs); a checkpoint dict that
     wraps the weights under "state_dict" or "model" is unwrapped. num_classes=None keeps the
-    model's default. Returns the model.
+    model's default. Returns the model. A missing, unexpected or mis-shaped tensor is an error
+    naming the keys; strict=False loads a subset on request (see `load_torch_state_dict`).
     """
     from . import models
 
@@ -228,4 +230,4 @@ def import_torch_file(path: str | os.PathLike, model_name: str, num_classes: int
             f"state_dict"
         )
     model = models.create(model_name, num_classes=num_classes)
-    return load_torch_state_dict(model, state)
+    return load_torch_state_dict(model, state, strict=strict)

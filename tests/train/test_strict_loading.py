@@ -235,6 +235,16 @@ def test_torch_import_that_does_not_fit_is_an_error(via_file, case, change, mess
             load_torch_state_dict(lenet(), state)
 
 
+def test_torch_file_import_strict_false_loads_a_subset(tmp_path):
+    state = _drop("fc3.bias")(_torch_state())
+    torch.save(state, tmp_path / "w.pth")
+    nn.init.set_seed(0)
+    model = import_torch_file(tmp_path / "w.pth", "lenet5_modern", strict=False)
+    np.testing.assert_array_equal(model.state_dict()["fc3.bias"], lenet(0).state_dict()["fc3.bias"])
+    np.testing.assert_array_equal(model.state_dict()["fc1.weight"],
+                                  lenet(1).state_dict()["fc1.weight"])
+
+
 def test_torch_import_strict_false_loads_a_subset():
     state = _drop("fc3.bias")(_torch_state())
     state["fc4.bias"] = torch.zeros(2)
