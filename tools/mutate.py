@@ -150,6 +150,13 @@ MUTATIONS: list[Mutation] = [
         ("tests/train/test_fit_steps.py",),
     ),
     Mutation(
+        "fit-plateau-on-train-accuracy", "src/striate/train/fit.py",
+        '                scheduler.step(logs.get("val/accuracy", logs["train/accuracy"]))\n',
+        '                scheduler.step(logs["train/accuracy"])\n',
+        "fit gives a plateau schedule the training accuracy even when there is validation",
+        ("tests/train/test_fit_steps.py",),
+    ),
+    Mutation(
         "plateau-patience-off-by-one", "src/striate/optim/schedules.py",
         "        if self.num_bad_epochs > self.patience:\n",
         "        if self.num_bad_epochs >= self.patience:\n",

@@ -141,3 +141,32 @@ def test_plateau_lr_of_each_epoch():
     want = [0.1 * 0.1 ** max(0, (e - 1) // 2) for e in range(7)]
     np.testing.assert_allclose(used, want, rtol=1e-12)
     np.testing.assert_allclose(logged, want, rtol=1e-12)
+
+
+class RecordingPlateau(optim.ReduceLROnPlateau):
+    """A plateau schedule that records every metric fit gives it."""
+
+    def __init__(self, optimizer):
+        super().__init__(optimizer, patience=0)
+        self.metrics = []
+
+    def step(self, metric):
+        self.metrics.append(metric)
+        super().step(metric)
+
+
+@pytest.mark.parametrize("with_validation", [True, False], ids=["val", "train-only"])
+def test_plateau_watches_the_validation_accuracy(digits, with_validation):
+    """ReduceLROnPlateau is stepped once per epoch with val/accuracy, or train/accuracy when
+    there is no validation loader."""
+    x, y, tx, ty = digits
+    model = conv_net()
+    opt = optim.SGD(model.parameters(), lr=0.05)
+    schedule = RecordingPlateau(opt)
+    val = DataLoader(tx, ty[::-1].copy(), 40, transform=PRE) if with_validation else None
+    history = fit(model, opt, digit_loader(digits), val, epochs=3, scheduler=schedule,
+                  progress=False)
+    key = "val/accuracy" if with_validation else "train/accuracy"
+    assert schedule.metrics == history[key]
+    if with_validation:  # the validation labels are reversed: the two accuracies differ
+        assert history["val/accuracy"] != history["train/accuracy"]
