@@ -81,6 +81,10 @@ def test_explain_attack_filters_samples_formula(explorer, serve):
     assert attack["image"]["height"] == 32
     flips = [c["eps"] for c in attack["sweep"] if c["predicted"] != predicted]
     assert attack["flip_eps"] == (flips[0] if flips else None)
+    for point in attack["sweep"][3::4]:  # the sweep agrees with fgsm() run at that eps
+        at = client.post("/api/attack", {"input_id": run["input_id"], "eps": point["eps"]})
+        assert at["prediction"]["predicted"] == point["predicted"]
+        assert at["flipped"] == (point["predicted"] != predicted)
     pgd = client.post("/api/attack", {"input_id": run["input_id"], "eps": 0.1, "method": "pgd",
                                       "steps": 3})
     assert pgd["method"] == "pgd" and pgd["sweep"] == []

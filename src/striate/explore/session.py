@@ -243,7 +243,9 @@ class Explorer:
             self.layers.append({
                 "key": key, "path": call.path,
                 "type": type(call.module).__name__ + ("" if call.is_leaf else " output"),
-                "group": call.path.rsplit(".", 1)[0] if "." in call.path else "",
+                # a block is listed with its own layers, after them
+                "group": call.path if not call.is_leaf else
+                call.path.rsplit(".", 1)[0] if "." in call.path else "",
                 "block": not call.is_leaf, "sources": sources,
                 "input_shape": list(x_shape[1:]), "output_shape": list(y_shape[1:]),
                 "params": call.module.num_parameters() if call.is_leaf else 0,
@@ -369,6 +371,12 @@ class Explorer:
                 handle.remove()
         logits = out.data[0] if isinstance(out, Tensor) else np.zeros(0)
         return np.asarray(logits, dtype=np.float64), outputs
+
+    def _logits(self, x: np.ndarray) -> np.ndarray:
+        """The model's outputs for a batch, in evaluation mode, without hooks."""
+        self.model.eval()
+        with no_grad():
+            return np.asarray(self.model(Tensor(x)).data, dtype=np.float64)
 
     def _input_display(self, x: np.ndarray) -> dict | None:
         """The model input back as an image in [0, 1] (the preprocessing's affine map undone
@@ -512,7 +520,8 @@ class Explorer:
                sweep: bool = False, steps: int = 10, sweep_max: float = 0.3) -> dict:
         """POST /api/attack: the input perturbed by FGSM or PGD at `eps` (in pixel units, 0..1
         of the image's range), the prediction on it, and with sweep=True the predicted class
-        at 12 values of eps up to sweep_max: where the prediction flips."""
+        at 12 values of eps up to sweep_max (6 for PGD, at most 5 steps each): where the
+        prediction flips."""
         from ..viz import fgsm, pgd
 
         if method not in ("fgsm", "pgd"):
@@ -530,23 +539,35 @@ class Explorer:
             scale = float(np.mean(hi - lo)) or 1.0
             value_range = (float(lo.min()), float(hi.max()))
 
-            def attacked(e: float) -> np.ndarray:
+            def attacked(e: float, steps: int = int(steps)) -> np.ndarray:
                 if method == "fgsm":
                     return fgsm(self.model, x, [label], e * scale, value_range=value_range)
-                return pgd(self.model, x, [label], e * scale, steps=int(steps),
+                return pgd(self.model, x, [label], e * scale, steps=steps,
                            value_range=value_range, seed=0)
 
             try:
                 adv = attacked(eps)
-                logits, _ = self._forward(adv)
+                logits = self._logits(adv)[0]
                 curve = []
                 if sweep:
-                    for e in np.linspace(0, min(max(float(sweep_max), 0.01), 1.0), 13)[1:]:
-                        z, _ = self._forward(attacked(float(e)))
-                        p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
-                        curve.append({"eps": float(e), "predicted": int(np.argmax(z)),
-                                      "name": self.class_names[int(np.argmax(z))],
-                                      "p_label": float(p[label])})
+                    top = min(max(float(sweep_max), 0.01), 1.0)
+                    if method == "fgsm":
+                        # FGSM moves every pixel by +-eps along one sign pattern (or stops at
+                        # the pixel range): the pattern of the largest eps serves every eps
+                        epsilons = np.linspace(0, top, 13)[1:]
+                        direction = np.sign(attacked(top) - x)
+                        images = [np.clip(x + direction * np.float32(e * scale), *value_range)
+                                  .astype(x.dtype) for e in epsilons]
+                    else:  # PGD: its own run per eps, fewer of them
+                        epsilons = np.linspace(0, top, 7)[1:]
+                        images = [attacked(float(e), min(int(steps), 5)) for e in epsilons]
+                    z = self._logits(np.concatenate(images))
+                    p = np.exp(z - z.max(axis=1, keepdims=True))
+                    p /= p.sum(axis=1, keepdims=True)
+                    for e, zi, pi in zip(epsilons, z, p, strict=True):
+                        curve.append({"eps": float(e), "predicted": int(np.argmax(zi)),
+                                      "name": self.class_names[int(np.argmax(zi))],
+                                      "p_label": float(pi[label])})
             finally:
                 self.model.eval()
             prediction = self._prediction(logits)

@@ -111,6 +111,7 @@ async function loadModel() {
     `${count(model.total_params)} parameters · ${count(model.total_macs)} multiply-adds · ` +
     `${model.layers.length} layers`;
   S.limit = model.layers.length > 120 ? 6 : model.layers.length > 40 ? 12 : 16;
+  S.mapMax = model.layers.length > 20 ? 40 : 64;
   buildLayers();
   fillClassSelect();
   if (!model.is_image) {
@@ -136,7 +137,8 @@ function buildLayers() {
     card.dataset.key = layer.key;
     if (layer.sources.length > 1) card.classList.add("merge");
     const head = el("div", "head");
-    head.appendChild(el("span", "key mono", layer.key.slice(group ? group.length + 1 : 0)));
+    const name = layer.block ? `⊕ ${layer.key}` : layer.key.slice(group ? group.length + 1 : 0);
+    head.appendChild(el("span", "key mono", name));
     head.appendChild(el("span", "type", layer.type));
     const facts = [`→ ${shape(layer.output_shape)}`, `${count(layer.params)} params`];
     if (layer.kernel) facts.push(`k ${layer.kernel.join("×")} s ${layer.stride.join("×")}`);
@@ -194,8 +196,9 @@ function drawArcs() {
 window.addEventListener("resize", () => requestAnimationFrame(drawArcs));
 
 function mapSize(h, w) {
+  if (h === 1 && w === 1) return [14, 14];
   if (h === 1) return [10, Math.min(260, Math.max(40, w * 2))];
-  const side = Math.min(64, Math.max(22, 3 * Math.max(h, w)));
+  const side = Math.min(S.mapMax, Math.max(22, 3 * Math.max(h, w)));
   return h >= w ? [side, Math.round((side * w) / h)] : [Math.round((side * h) / w), side];
 }
 
@@ -555,10 +558,10 @@ function drawPlane(a) {
   const data = bytes(p.data);
   const [[pt, pb], [pl, pr]] = a.pads;
   const H = p.height + pt + pb, W = p.width + pl + pr;
-  const cell = Math.max(1, Math.floor(200 / Math.max(H, W)));
+  const cell = Math.max(1, Math.floor(320 / Math.max(H, W)));
   canvas.width = W * cell; canvas.height = H * cell;
-  canvas.style.width = `${Math.min(200, W * cell)}px`;
-  canvas.style.height = `${Math.min(200, H * cell) * (W >= H ? 1 : 1)}px`;
+  canvas.style.width = `${(160 * W) / Math.max(H, W)}px`;
+  canvas.style.height = `${(160 * H) / Math.max(H, W)}px`;
   const ctx = canvas.getContext("2d");
   ctx.fillStyle = "#c9ccd3";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
