@@ -99,7 +99,7 @@ class Job:
         through `run`); returns whether this rank shows progress."""
         if self.is_root:
             return True
-        devnull = open(os.devnull, "w")  # noqa: SIM115 - open for the process's lifetime
+        devnull = open(os.devnull, "w")  # kept open for the rest of the process
         sys.stdout = sys.stderr = devnull
         return False
 
