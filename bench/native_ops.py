@@ -5,11 +5,12 @@ over the repeats and the ratio PyTorch time / native time (above 1: native is fa
 are LeNet-5's (batch 128) and a ResNet-sized batch norm. The machine's other load moves the
 absolute times; compare the ratios within one run.
 
-    python bench/native_ops.py [--repeats 200] [--dtype float32] [--threads 1]
+    python bench/native_ops.py [--repeats 200] [--budget 5] [--dtype float32] [--threads 1]
 
 --threads 1 runs both libraries on one thread (PyTorch's set_num_threads, and no split of the
-batch here): on a machine shared with other work, two threads of each library time-slicing
-with other processes mostly measure the scheduler, one thread each measures the kernels.
+batch here) and adds the medians of the calling thread's CPU time: on a machine shared with
+other work, two threads of each library time-slicing with other processes mostly measure the
+scheduler, one thread each measures the kernels.
 """
 
 from __future__ import annotations
@@ -26,21 +27,26 @@ import torch.nn.functional as F
 from striate.kernels import native
 
 
-def _timed(fn) -> float:
-    start = time.perf_counter()
+def _timed(fn) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this thread) of one call."""
+    wall, cpu = time.perf_counter(), time.thread_time()
     fn()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.thread_time() - cpu
 
 
-def compare(name: str, ours, theirs, repeats: int) -> tuple[str, float, float]:
-    for _ in range(3):  # warm-up: first-touch page faults, thread start
+def compare(ours, theirs, repeats: int, budget: float) -> tuple[list[float], list[float]]:
+    """Medians in ms, [wall, cpu] for each library, over calls alternating between the two:
+    at most `repeats` pairs, fewer when a pair takes longer than budget / repeats."""
+    for _ in range(2):  # warm-up: first-touch page faults, thread start
         ours()
         theirs()
     a, b = [], []
-    for _ in range(repeats):
+    start = time.perf_counter()
+    while len(a) < repeats and (len(a) < 5 or time.perf_counter() - start < budget):
         a.append(_timed(ours))
         b.append(_timed(theirs))
-    return name, statistics.median(a) * 1e3, statistics.median(b) * 1e3
+    return ([statistics.median(t[i] for t in a) * 1e3 for i in range(2)],
+            [statistics.median(t[i] for t in b) * 1e3 for i in range(2)])
 
 
 def cases(dtype, rng):
@@ -84,6 +90,52 @@ def cases(dtype, rng):
     yield ("LeNet C3 dx+dw+db",
            lambda: native.conv2d_backward(dy3, x3, w3, y=y3),
            torch_bwd(dyt3, xt3, wt3, [True, True, True]))
+
+    for label, (n, h, c, k, size, stride, pad) in {
+        "ResNet stem 7x7/2 (16,112,112,3)->64": (16, 112, 3, 64, 7, 2, 3),
+        "AlexNet stem 11x11/4 (16,227,227,3)->96": (16, 227, 3, 96, 11, 4, 0),
+    }.items():
+        xs = rng.standard_normal((n, h, h, c)).astype(dtype)
+        ws = (rng.standard_normal((size, size, c, k)) / size).astype(dtype)
+        bs = rng.standard_normal(k).astype(dtype)
+        ys = native.conv2d(xs, ws, bs, stride, pad, relu=True)
+        dys = rng.standard_normal(ys.shape).astype(dtype)
+        xst, wst = t(xs.transpose(0, 3, 1, 2).copy()), t(ws.transpose(3, 2, 0, 1).copy())
+        bst, dyst = t(bs), t(dys.transpose(0, 3, 1, 2).copy())
+
+        def torch_stem(xst=xst, wst=wst, bst=bst, stride=stride, pad=pad):
+            with torch.no_grad():
+                F.relu(F.conv2d(xst, wst, bst, stride, pad))
+
+        yield (f"{label} fwd+bias+relu",
+               lambda xs=xs, ws=ws, bs=bs, stride=stride, pad=pad: native.conv2d(
+                   xs, ws, bs, stride, pad, relu=True), torch_stem)
+        yield (f"{label} dw+db",
+               lambda dys=dys, xs=xs, ws=ws, ys=ys, stride=stride, pad=pad:
+               native.conv2d_backward(dys, xs, ws, stride, pad, y=ys, need_dx=False),
+               lambda dyst=dyst, xst=xst, wst=wst, stride=stride, pad=pad:
+               torch.ops.aten.convolution_backward(
+                   dyst, xst, wst, [wst.shape[0]], [stride] * 2, [pad] * 2, [1, 1], False,
+                   [0, 0], 1, [False, True, True]))
+
+    xd = rng.standard_normal((32, 56, 56, 64)).astype(dtype)
+    wd = (rng.standard_normal((3, 3, 1, 64)) / 3).astype(dtype)
+    yd = native.depthwise_conv2d(xd, wd, None, 1, 1, relu=True)
+    dyd = rng.standard_normal(yd.shape).astype(dtype)
+    xdt, wdt = t(xd.transpose(0, 3, 1, 2).copy()), t(wd.transpose(3, 2, 0, 1).copy())
+    dydt = t(dyd.transpose(0, 3, 1, 2).copy())
+
+    def torch_depthwise():
+        with torch.no_grad():
+            F.relu(F.conv2d(xdt, wdt, None, 1, 1, groups=64))
+
+    yield ("depthwise 3x3 (32,56,56,64) fwd+relu",
+           lambda: native.depthwise_conv2d(xd, wd, None, 1, 1, relu=True), torch_depthwise)
+    yield ("depthwise 3x3 dx+dw",
+           lambda: native.depthwise_conv2d_backward(dyd, xd, wd, 1, 1, y=yd, need_db=False),
+           lambda: torch.ops.aten.convolution_backward(
+               dydt, xdt, wdt, None, [1, 1], [1, 1], [1, 1], False, [0, 0], 64,
+               [True, True, False]))
 
     xp = rng.standard_normal((128, 28, 28, 6)).astype(dtype)
     yp, arg = native.max_pool2d(xp, 2)
@@ -133,24 +185,35 @@ def cases(dtype, rng):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=200, help="timed calls of each")
+    parser.add_argument("--repeats", type=int, default=200, help="most timed pairs of calls")
+    parser.add_argument("--budget", type=float, default=5.0, help="seconds per op at most")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--threads", type=int, default=0,
                         help="threads of each library (0: each library's default)")
+    parser.add_argument("--only", default="", help="run the ops whose name contains this")
     args = parser.parse_args()
+    if not native.available:
+        raise SystemExit(f"striate.kernels.native is not available: {native.reason}")
     if args.threads:
         torch.set_num_threads(args.threads)
         if args.threads == 1:
             native.MIN_PARALLEL_WORK = float("inf")  # never split the batch
-    if not native.available:
-        raise SystemExit(f"striate.kernels.native is not available: {native.reason}")
     rng = np.random.default_rng(0)
     print(f"isa={native.isa()} torch={torch.__version__} threads={torch.get_num_threads()} "
-          f"cpus={os.cpu_count()} dtype={args.dtype} repeats={args.repeats}")
-    print(f"{'op':52s} {'native ms':>10s} {'torch ms':>10s} {'torch/native':>13s}")
+          f"cpus={os.cpu_count()} dtype={args.dtype} load={os.getloadavg()[0]:.1f}")
+    # With one thread each, the CPU time of the calling thread is all the work, and it does
+    # not count the time the thread waited for a core: the steadier measure on a busy machine.
+    cpu = args.threads == 1
+    print(f"{'op':56s} {'native ms':>10s} {'torch ms':>10s} {'ratio':>6s}"
+          + (f" {'native cpu':>10s} {'torch cpu':>10s} {'ratio':>6s}" if cpu else ""))
     for name, ours, theirs in cases(np.dtype(args.dtype), rng):
-        name, a, b = compare(name, ours, theirs, args.repeats)
-        print(f"{name:52s} {a:10.3f} {b:10.3f} {b / a:13.2f}")
+        if args.only not in name:
+            continue
+        a, b = compare(ours, theirs, args.repeats, args.budget)
+        line = f"{name:56s} {a[0]:10.3f} {b[0]:10.3f} {b[0] / a[0]:6.2f}"
+        if cpu:
+            line += f" {a[1]:10.3f} {b[1]:10.3f} {b[1] / a[1]:6.2f}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -284,6 +284,38 @@ ATTR static void FN(routed_rows)(T *dst, idx Kp, const T *dy, const T *y, idx P,
     }
 }
 
+/* The same into the dw buffer gp (P, Kp), a vector at a time: a row's last vector reads on
+ * into the next row, so the padding lanes k >= K of gp hold values of the next position. They
+ * only feed sums of lanes k >= K, which are never read back (dw and db keep k < K); the last
+ * vectors, which would read past the image, are done lane by lane instead. db (Kp) += g. */
+ATTR static void FN(routed_padded)(T *restrict gp, idx Kp, const T *restrict dy,
+                                   const T *restrict y, idx P, idx K, T *restrict db)
+{
+    const V zero = {0};
+    const idx total = P * K;
+    for (idx p = 0; p < P; p++)
+        for (idx kb = 0; kb < Kp; kb += L) {
+            const idx at = p * K + kb;
+            V g;
+            if (at + L <= total) {
+                LOADV(g, dy + at);
+                if (y) {
+                    V yv;
+                    LOADV(yv, y + at);
+                    g = (V)((VI)g & (VI)(yv > zero));
+                }
+            } else {
+                for (int e = 0; e < L; e++)
+                    g[e] = kb + e < K && (!y || y[at + e] > 0) ? dy[at + e] : 0;
+            }
+            STOREV(gp + p * Kp + kb, g);
+            V d;
+            LOADV(d, db + kb);
+            d += g;
+            STOREV(db + kb, d);
+        }
+}
+
 ATTR static int FN(conv2d_backward)(const void *xv, const void *wv, const void *dyv,
                                     const void *yv, void *dxv, void *dwv, void *dbv,
                                     const conv_geo *g, idx n0, idx n1)
@@ -300,7 +332,7 @@ ATTR static int FN(conv2d_backward)(const void *xv, const void *wv, const void *
     const size_t nb = dw || db ? 1 : 0, nd = dx ? 1 : 0;
     T *xp = calloc(nb * (size_t)(Hb * Wb * C), sizeof(T));
     T *gp = calloc(nb * (size_t)(Ho * Wo * Kp), sizeof(T));
-    T *dwp = calloc(nb * (size_t)((ntap + 12) * Kp), sizeof(T));
+    T *dwp = calloc(nb * (size_t)((ntap + 12) * Kp + Kp), sizeof(T)); /* the sums, then db */
     idx *off = malloc(sizeof(idx) * (size_t)(ntap + 12 + kW * K));
     T *gz = calloc(nd * (size_t)(Hz * Wz * K), sizeof(T));
     T *wt = calloc(nd * (size_t)(kH * kW * K * Cp + Cp), sizeof(T));
@@ -316,8 +348,7 @@ ATTR static int FN(conv2d_backward)(const void *xv, const void *wv, const void *
         return -1;
     }
     idx *offz = off + ntap + 12;
-    if (db)
-        memset(db, 0, sizeof(T) * (size_t)K);
+    T *dbp = nb ? dwp + (ntap + 12) * Kp : NULL;
     FN(dw_args) a = {xp, Wb, C, gp, Kp, Wo, g->sH, g->sW, off, dwp};
     if (nb) {
         for (idx u = 0, t = 0; u < kH; u++)
@@ -351,7 +382,7 @@ ATTR static int FN(conv2d_backward)(const void *xv, const void *wv, const void *
             for (idx h = 0; h < g->H; h++)
                 memcpy(xp + ((g->pH0 + h) * Wb + g->pW0) * C, xn + h * row,
                        sizeof(T) * (size_t)row);
-            FN(routed_rows)(gp, Kp, dyn, yn, Ho * Wo, K, db);
+            FN(routed_padded)(gp, Kp, dyn, yn, Ho * Wo, K, dbp);
             if (dw)
                 FN(dw_image)(&a, ntap, Ho);
         }
@@ -376,6 +407,8 @@ ATTR static int FN(conv2d_backward)(const void *xv, const void *wv, const void *
     if (dw)
         for (idx t = 0; t < ntap; t++)
             memcpy(dw + t * K, dwp + t * Kp, sizeof(T) * (size_t)K);
+    if (db)
+        memcpy(db, dbp, sizeof(T) * (size_t)K);
     free(xp);
     free(gp);
     free(dwp);
