@@ -100,7 +100,7 @@ def test_resume_continues_a_run(run_dir, tmp_path):
 
 def test_unknown_model(tmp_path):
     result = striate("train", "no_such_net", "--out", tmp_path / "x")
-    assert_one_line_error(result, "unknown model 'no_such_net'; available:")
+    assert_one_line_error(result, "unknown model 'no_such_net'; `striate models` lists the")
     assert not (tmp_path / "x").exists()
 
 
@@ -140,7 +140,10 @@ def test_invalid_input_shape(capsys):
 def test_missing_data_dir(capsys, tmp_path):
     code, _, last = run_main(capsys, "train", "--dataset", "mnist", "--data-dir",
                              tmp_path / "nowhere", "--out", tmp_path / "run")
-    assert code == 2 and "no train-images-idx3-ubyte file in" in last
+    assert code == 2 and last == (
+        f"striate train: --dataset mnist: the MNIST files are not in '{tmp_path / 'nowhere'}' "
+        f"(--data-dir); add --download to fetch them there (checksums verified), or point "
+        f"--data-dir at the folder that holds them")
     assert not (tmp_path / "run").exists()
     code, _, last = run_main(capsys, "train", "--dataset", "cifar10", "--data-dir",
                              tmp_path / "nowhere")

@@ -105,8 +105,13 @@ def test_summary_depth_default_follows_paper(capsys):
     paper = json.loads(capsys.readouterr().out)
     assert main(["summary", "alexnet_paper", "--paper", "--depth", "1", "--json"]) == 0
     paper_depth1 = json.loads(capsys.readouterr().out)
-    # default depth 1: the model's three children; with --paper, the lecture table's rows
-    assert len(plain["rows"]) == len(paper_depth1["rows"]) == 3
+    assert main(["summary", "alexnet_paper", "--depth", "2", "--json"]) == 0
+    depth2 = json.loads(capsys.readouterr().out)
+    # default: every layer (they fit a screen), not the model's three children; with --paper,
+    # the lecture table's rows
+    assert len(paper_depth1["rows"]) == 3
+    assert [r["name"] for r in plain["rows"]] == [r["name"] for r in depth2["rows"]]
+    assert len(plain["rows"]) > 3 and plain["rows"][0]["kind"] == "Conv2D"
     assert len(paper["rows"]) > 3
 
 

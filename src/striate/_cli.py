@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 
 from .errors import UserError
@@ -79,3 +80,83 @@ def parse_input_shape(text: str | None) -> tuple[int, ...] | None:
         raise UserError(f"--input-shape: expected positive integers H,W,C such as 28,28,1, "
                         f"got {text!r}")
     return shape
+
+
+# ----- errors in the command line's words ------------------------------------------------------
+MAX_MESSAGE = 400  # characters of an error sentence; longer ones are cut with a note
+
+
+def closest(word: str, names, what: str = "") -> str:
+    """' (did you mean X?)' for the valid name closest to `word`, or '' when none is close.
+
+    >>> closest("resnt18", ["resnet18", "resnet34", "vgg16"])
+    ' (did you mean resnet18?)'
+    """
+    import difflib
+
+    match = difflib.get_close_matches(str(word), [str(n) for n in names], n=1, cutoff=0.6)
+    return f" (did you mean {what}{match[0]}?)" if match else ""
+
+
+def model_name(name: str) -> str:
+    """A registered model name, or a UserError naming the closest one and `striate models`."""
+    from .models import names
+
+    known = names()
+    if name not in known:
+        raise UserError(f"unknown model {name!r}{closest(name, known)}; `striate models` "
+                        f"lists the {len(known)} models")
+    return name
+
+
+def complete_shape(shape: tuple[int, ...] | None, native, model: str, flag: str = "--input-shape"):
+    """An --input-shape for `model`: H,W gets the model's channels; other lengths that do not
+    match the model's input are a UserError giving an example."""
+    if shape is None or native is None or len(shape) == len(native):
+        return shape
+    if len(native) == 3 and len(shape) == 2:
+        return (*shape, native[2])
+    example = ",".join(map(str, native))
+    raise UserError(f"{flag}: {model} takes {len(native)} numbers ({example} is its native "
+                    f"size), got {','.join(map(str, shape))}")
+
+
+def cap(message: str, limit: int = MAX_MESSAGE) -> str:
+    """One line of at most about `limit` characters: whitespace folded, a long tail cut."""
+    message = " ".join(message.split())
+    if len(message) <= limit:
+        return message
+    cut = message[:limit].rsplit(" ", 1)[0]
+    return f"{cut} ... ({len(message) - len(cut)} more characters)"
+
+
+# A leading "function_name: " in a library error names a Python function; the command line
+# speaks of flags and files instead, so it is dropped (layer names such as "Conv2D 'c1': " stay).
+_INTERNAL_PREFIX = re.compile(r"^(?:[a-z][a-z0-9]*_[a-z0-9_]*|fgsm|pgd|summary|trace): ")
+
+
+def user_words(message: str) -> str:
+    """A library error for the command line: one line, no leading Python function name, capped.
+
+    >>> user_words("conv_filters: model has no layer 'c9'")
+    "model has no layer 'c9'"
+    """
+    return cap(_INTERNAL_PREFIX.sub("", " ".join(message.split())))
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line, `PROG: what is wrong (see PROG --help)`,
+    with the closest valid flag, command or choice suggested (exit code 2, no usage block)."""
+
+    def error(self, message: str):
+        choice = re.search(r"invalid choice: '(.*?)' \(choose from (.*)\)$", message)
+        if choice:
+            options = re.findall(r"'(.*?)'", choice.group(2))
+            message = f"{message}{closest(choice.group(1), options)}"
+        unknown = re.match(r"unrecognized arguments: (.*)$", message)
+        if unknown:
+            flags = [a for a in unknown.group(1).split() if a.startswith("-")]
+            known = [o for o in self._option_string_actions if o.startswith("--")]
+            hint = closest(flags[0].split("=")[0], known) if flags else ""
+            message = f"{message}{hint}"
+        self.exit(2, f"{self.prog}: {cap(message)} (see {self.prog} --help)\n")

@@ -4,6 +4,7 @@ pictures)."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import uuid
 from collections.abc import Iterator
@@ -23,9 +24,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The rename (os.replace) is atomic on one file system, so readers see either the old file or
     the complete new one. If the block raises (a failed transfer, a checksum mismatch, Ctrl-C),
     the temporary file is removed and `path` is left as it was. The parent folder is created.
+    An OSError of the temporary file (a full disk, a read-only folder) is raised naming `path`.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as error:  # a file where a folder of the path should be
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR),
+                                 error.filename) from None
     # A fresh hidden name in the same folder, so that os.replace stays on one file system.
     tmp = target.with_name(f".{target.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}{target.suffix}")
     try:
@@ -33,9 +39,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         # some writers (safetensors) create their file private (0600): give it the usual mode
         os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as error:
+        with contextlib.suppress(OSError):
             os.remove(tmp)
+        if isinstance(error, OSError) and error.errno is not None and \
+                error.filename in (None, str(tmp), tmp):
+            # the temporary name is ours: the error names the file the caller asked for
+            raise type(error)(error.errno, os.strerror(error.errno), str(target)) from None
         raise
 
 

@@ -26,7 +26,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ._cli import add_seed, fraction, parse_input_shape, positive_float, positive_int, print_config
+from ._cli import (
+    Parser,
+    add_seed,
+    cap,
+    complete_shape,
+    fraction,
+    model_name,
+    parse_input_shape,
+    positive_float,
+    positive_int,
+    print_config,
+    user_words,
+)
 from ._files import atomic_open
 from ._malloc import keep_freed_memory
 from .data import Dataset, load_dataset, load_test_part, read_npz
@@ -274,6 +286,7 @@ def _resolve_train_config(args) -> tuple[dict, Path | None, Path]:
         saved = metadata.get("train_config")
         if not isinstance(saved, dict):
             raise UserError(f"--resume: '{resume}' was not written by `striate train`")
+        changed = _resume_contradictions(args, saved, resume)
         done = int((metadata.get("resume") or {}).get("epoch", 0))
         if args.epochs is not None and args.epochs <= done:
             raise UserError(f"--epochs {args.epochs}: the run in '{resume.parent}' has already "
@@ -283,7 +296,6 @@ def _resolve_train_config(args) -> tuple[dict, Path | None, Path]:
             raise UserError(f"--resume: the run in '{resume.parent}' has finished its "
                             f"{done} epochs; pass --epochs {done + 1} or more to train it "
                             f"further")
-        changed = _resume_contradictions(args, saved, resume)
         # a setting newer than the run keeps its command-line default
         config = {k: saved[k] if k in saved else _default(args, k) for k in _RUN_SETTINGS}
         config.update(changed)
@@ -294,6 +306,7 @@ def _resolve_train_config(args) -> tuple[dict, Path | None, Path]:
         raise UserError("--override: only with --resume (it lets a resumed run change a "
                         "setting)")
     config = {k: _default(args, k) for k in _RUN_SETTINGS}
+    model_name(config["model"])
     config["lr"] = config["lr"] or DEFAULT_LR[config["optimizer"]]
     config["epochs"] = args.epochs or DEFAULT_EPOCHS
     out = Path(args.out) if args.out else \
@@ -422,6 +435,8 @@ def _report_interrupt(out: Path, resume: Path | None) -> None:
               f"saved at the end of every epoch; the epoch in progress is lost); continue it "
               f"with: striate train --resume {shlex.quote(str(out))}", file=sys.stderr)
     else:
+        if resume is None and out.is_dir() and not any(out.iterdir()):
+            shutil.rmtree(out, ignore_errors=True)  # an empty folder of this run
         print("striate train: interrupted before the first epoch ended; nothing was saved, so "
               "there is nothing to resume", file=sys.stderr)
 
@@ -751,7 +766,9 @@ def _add_summary(subparsers) -> None:
     p.add_argument("--num-classes", type=positive_int, default=None,
                    help="number of outputs (default: the model's own)")
     p.add_argument("--depth", type=positive_int, default=None,
-                   help="nesting depth of the rows (default: 1; with --paper, the depth of the "
+                   help="nesting depth of the rows: 1 for the model's children, more for the "
+                        "layers inside them (default: every layer, or blocks when the layers "
+                        "would not fit a screen of 50 rows; with --paper, the depth of the "
                         "lectures' table)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--paper", action="store_true",
@@ -773,13 +790,19 @@ def run_summary(args) -> int:
     except ImportError:
         raise UserError("striate.analysis is not available in this "
                         "installation") from None
+    from .analysis.summary import screen_depth
+
     nn.init.set_seed(args.seed)
-    model = models.create(args.model, num_classes=args.num_classes)
-    shape = shape or getattr(model, "default_input_shape", None)
+    model = models.create(model_name(args.model), num_classes=args.num_classes)
+    native = getattr(model, "default_input_shape", None)
+    shape = complete_shape(shape, native, args.model) or native
     if shape is None:
         raise UserError(f"model {args.model} has no native input size; pass "
                         f"--input-shape H,W,C")
-    result = summary(model, tuple(shape), depth=args.depth, paper=args.paper)
+    depth = args.depth
+    if depth is None and not args.paper:
+        depth = screen_depth(model)  # every layer, unless they would not fit a screen
+    result = summary(model, tuple(shape), depth=depth, paper=args.paper)
     print(json.dumps(result.to_dict()) if args.json else result.format())
     return 0
 
@@ -789,7 +812,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every command: built-in ones, then COMMAND_MODULES'."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="striate", description="Convolutional neural networks from first principles.")
     parser.add_argument("--version", action="version", version=f"striate {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -807,14 +830,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _one_sentence(error: BaseException) -> str:
+    """The error as one line; an OSError from the system as 'what happened: 'file''."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        return f"{error.strerror}: '{error.filename}'"
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def _innermost(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
+    """The (sub)parser of the command that was run: `striate visualize filters` -> its own."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(args, action.dest, None) or "")
+            if chosen is not None:
+                return _innermost(chosen, args)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 success, 2 user error, 3 divergence)."""
     from .train import TrainingDiverged
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if extras:  # reported by the command's own parser, which knows its flags
+        _innermost(parser, args).error(f"unrecognized arguments: {' '.join(extras)}")
     keep_freed_memory()  # the command line is the application: the allocator is its own
     try:
         return args.func(args) or 0
@@ -822,11 +861,11 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("STRIATE_TRACEBACK"):
             raise
         if isinstance(error, TrainingDiverged):
-            print(f"striate {args.command}: training diverged: {_one_sentence(error)}",
+            print(f"striate {args.command}: training diverged: {cap(_one_sentence(error))}",
                   file=sys.stderr)
             return EXIT_DIVERGED
         if isinstance(error, (UserError, ValueError, OSError)):
-            print(f"striate {args.command}: {_one_sentence(error)}", file=sys.stderr)
+            print(f"striate {args.command}: {user_words(_one_sentence(error))}", file=sys.stderr)
             return EXIT_USER_ERROR
         raise
     except KeyboardInterrupt:

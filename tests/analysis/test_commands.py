@@ -58,7 +58,8 @@ def test_import_weights_then_export_both_formats(lenet_pth, tmp_path, rng, capsy
 def test_import_weights_errors(lenet_pth, tmp_path):
     _, pth = lenet_pth
     out = str(tmp_path / "x.safetensors")
-    with pytest.raises(UserError, match="unknown model 'lenet9'; available: .*lenet5_modern"):
+    with pytest.raises(UserError, match=r"unknown model 'lenet9' \(did you mean lenet5\?\); "
+                                        r"`striate models` lists the"):
         _run(["import-weights", str(pth), "lenet9", "--out", out])
     with pytest.raises(UserError, match="no such file"):
         _run(["import-weights", str(tmp_path / "none.pth"), "lenet5_modern", "--out", out])

@@ -133,7 +133,8 @@ def test_user_errors_are_one_sentence(checkpoint, tmp_path, capsys):
     assert main(["visualize", "filters", str(tmp_path / "missing.safetensors")]) == 2
     assert "no checkpoint file" in capsys.readouterr().err
     assert main(["visualize", "gradcam", checkpoint, "--layer", "nope"]) == 2
-    assert "grad_cam: model has no layer 'nope'" in capsys.readouterr().err
+    # the command line names no Python function ("grad_cam: ")
+    assert "striate visualize: model has no layer 'nope'" in capsys.readouterr().err
     assert main(["explain", "conv", "--input", "2", "--kernel", "3"]) == 2
     assert "Traceback" not in capsys.readouterr().err
     with pytest.raises(SystemExit, match="^2$"):

@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from .._cli import add_seed, parse_input_shape, positive_int, print_config
+from .._cli import add_seed, model_name, parse_input_shape, positive_int, print_config
 from ..errors import UserError
 
 __all__ = ["add_parsers", "export", "import_weights", "list_models"]
@@ -20,7 +20,7 @@ __all__ = ["add_parsers", "export", "import_weights", "list_models"]
 
 def import_weights(args: argparse.Namespace) -> int:
     """`striate import-weights FILE.pth MODEL --out CHECKPOINT`."""
-    from .. import interop, models
+    from .. import interop
     from ..nn import init
     from ..train.checkpoint import save
 
@@ -29,9 +29,9 @@ def import_weights(args: argparse.Namespace) -> int:
         "weights": args.weights, "model": args.model, "num_classes": args.num_classes or "model's",
         "input_shape": args.input_shape or "native", "out": args.out, "seed": args.seed,
     })
-    if args.model not in models.names():
-        raise UserError(f"unknown model {args.model!r}; available: "
-                        f"{', '.join(models.names())}")
+    model_name(args.model)
+    if not os.path.isfile(args.weights):
+        raise UserError(f"no such file '{args.weights}'")
     init.set_seed(args.seed)  # layers without a torch counterpart keep seeded weights
     try:
         import torch  # noqa: F401

@@ -222,6 +222,27 @@ def _inside(path: str, row: str) -> bool:
     return row == "" or path == row or path.startswith(row + ".")
 
 
+SCREEN_ROWS = 50  # rows that fit a terminal: deeper networks are shown by blocks
+
+
+def screen_depth(model, rows: int = SCREEN_ROWS) -> int:
+    """The deepest nesting level whose table has at most `rows` rows: every layer for networks
+    that fit a screen (LeNet, AlexNet, VGG), blocks for deeper ones (ResNet-50: its stages'
+    blocks). At least 1.
+
+    >>> from striate import models
+    >>> screen_depth(models.create("lenet5_modern"))
+    1
+    """
+    modules = list(model.named_modules())[1:]
+    deepest = max((_depth(path) for path, _ in modules), default=1)
+    best = 1
+    for depth in range(1, deepest + 1):
+        if sum(_is_row(path, module, depth) for path, module in modules) <= rows:
+            best = depth
+    return best
+
+
 def summary(model, input_shape=None, depth: int | None = None, paper: bool = False) -> Summary:
     """Table of the model's layers for one sample of input_shape (no batch axis; default the
     model's `default_input_shape`).

@@ -48,7 +48,13 @@ def _load_files(spec: str, data_dir: str | None, download: bool):
     if spec == "mnist":
         if download:
             download_mnist(folder)
-        train, test = load_mnist(folder, "train"), load_mnist(folder, "test")
+        try:
+            train, test = load_mnist(folder, "train"), load_mnist(folder, "test")
+        except FileNotFoundError:
+            where = "--data-dir" if data_dir else "the default --data-dir"
+            raise UserError(f"--dataset mnist: the MNIST files are not in '{folder}' ({where}); "
+                            f"add --download to fetch them there (checksums verified), or "
+                            f"point --data-dir at the folder that holds them") from None
         names = [str(i) for i in range(10)]
     else:
         if download:

@@ -78,8 +78,23 @@ def write_checkpoint(
         header[key] = json.dumps(_json(value))
     path = Path(path)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), header)
+        _save_file(save_file, tensors, tmp, header)
     return path
+
+
+def _save_file(save_file, tensors, tmp: Path, header) -> None:
+    """safetensors' save_file; its I/O errors (a full disk) as the OSError they are."""
+    import errno
+    import re
+
+    from safetensors import SafetensorError
+
+    try:
+        save_file(tensors, str(tmp), header)
+    except SafetensorError as e:
+        code = re.search(r"code: (\d+)", str(e))
+        number = int(code.group(1)) if code else errno.EIO
+        raise OSError(number, os.strerror(number), str(tmp)) from None
 
 
 def model_metadata(model, input_shape=None) -> dict[str, Any]:

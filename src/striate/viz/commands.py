@@ -194,9 +194,17 @@ def _model_or_zoo(name: str, input_shape):
     if os.path.isfile(name):
         return load_model(name).model
     from .. import models
+    from .._cli import complete_shape, model_name
 
-    model = models.create(name)
-    shape = parse_input_shape(input_shape) or getattr(model, "default_input_shape", None)
+    model = models.create(model_name(name))
+    native = getattr(model, "default_input_shape", None)
+    shape = complete_shape(parse_input_shape(input_shape), native, name) or native
+    if input_shape is not None and native is not None and tuple(shape) != tuple(native):
+        try:
+            models.create(name).build(tuple(shape))
+        except ValueError:
+            raise UserError(f"--input-shape {input_shape}: {name} cannot take it; its input is "
+                            f"{','.join(map(str, native))}") from None
     model.input_shape = tuple(shape)
     return model
 
