@@ -194,3 +194,40 @@ def test_summary_json(capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["rows"][0]["output_shape"] == [28, 28, 6]
     assert report["total_params"] == 61706
+
+
+def test_a_folder_of_mixed_sizes_with_image_size_and_channels(capsys, tmp_path):
+    from PIL import Image
+
+    from striate.train.checkpoint import read_checkpoint
+
+    rng = np.random.default_rng(0)
+    for name, colour in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+        (tmp_path / "set" / name).mkdir(parents=True)
+        for i in range(6):
+            size = (40 + 7 * i, 30 + 5 * i)  # every image another size and shape
+            pixels = np.clip(rng.normal(colour, 20, (size[1], size[0], 3)), 0, 255)
+            Image.fromarray(pixels.astype(np.uint8)).save(tmp_path / "set" / name / f"{i}.png")
+    folder = f"folder:{tmp_path / 'set'}"
+    code, _, last = run_main(capsys, "train", "lenet5_modern", "--dataset", folder)
+    assert code == 2 and "pass --image-size H,W to resize them all" in last
+    code, _, last = run_main(capsys, "train", "lenet5_modern", "--dataset", folder,
+                             "--image-size", "28,28", "--channels", "3")
+    assert code == 2 and last.endswith("images of --dataset " + folder + "; it takes "
+                                       "1-channel images: pass --channels 1")
+    out = tmp_path / "run"
+    assert main(["train", "lenet5_modern", "--dataset", folder, "--image-size", "28,28",
+                 "--channels", "1", "--fit", "pad", "--epochs", "1", "--no-progress", "--out",
+                 str(out)]) == 0
+    capsys.readouterr()
+    metadata = read_checkpoint(out / "best.safetensors").metadata
+    assert metadata["image_shape"] == [28, 28, 1]
+    assert metadata["image_preparation"] == {"style": "fit", "size": [28, 28], "channels": 1,
+                                             "fit": "pad"}
+    assert metadata["dataset"]["image_size"] == [28, 28]
+    # evaluate finds the test part again, resized the same way; predict fits a new picture
+    assert main(["evaluate", str(out / "best.safetensors"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 2
+    Image.new("RGB", (90, 20), (200, 30, 30)).save(tmp_path / "wide.png")
+    assert main(["predict", str(out / "best.safetensors"), str(tmp_path / "wide.png")]) == 0
+    assert capsys.readouterr().out.count("%") >= 2

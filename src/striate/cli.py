@@ -372,8 +372,12 @@ def _build_model(model, config: dict, dataset: Dataset):
         model.build(input_shape)
     except ValueError as e:
         h, w, c = _image_shape(dataset.train_images)
-        way = f"pass --image-size {native[0]},{native[1]} (its native size) to resize them" \
-            if native is not None and len(native) == 3 else f"({_one_sentence(e)[:200]})"
+        if native is not None and len(native) == 3 and c != native[2]:
+            way = f"it takes {native[2]}-channel images: pass --channels {native[2]}"
+        elif native is not None and len(native) == 3:
+            way = f"pass --image-size {native[0]},{native[1]} (its native size) to resize them"
+        else:
+            way = f"({_one_sentence(e)[:200]})"
         raise UserError(f"model {config['model']} cannot take the {h}x{w}x{c} images of "
                         f"--dataset {config['dataset']}; {way}") from None
     return preprocessing, input_shape
