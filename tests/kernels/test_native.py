@@ -30,7 +30,8 @@ DTYPES = [np.float32, np.float64]
 def _isas() -> list[str]:
     if not native.available:
         return ["baseline"]
-    return ["baseline", "avx2"] if native.isa() == "avx2" else ["baseline"]
+    every = ["baseline", "avx2"]
+    return every[:every.index(native.isa()) + 1]
 
 
 @pytest.fixture(params=_isas())
@@ -470,8 +471,11 @@ MEMCHECK_SCRIPT = textwrap.dedent("""
     import numpy as np
     from striate.kernels import native
     rng = np.random.default_rng(0)
-    for isa in ["baseline", native.isa()]:
-        native.set_isa(isa)
+    for isa in ["baseline", "avx2"]:  # (valgrind does not run AVX-512 code)
+        try:
+            native.set_isa(isa)
+        except ValueError:
+            continue
         for dtype in (np.float32, np.float64):
             x = rng.standard_normal((2, 11, 9, 3)).astype(dtype)
             w = rng.standard_normal((3, 2, 3, 11)).astype(dtype)
