@@ -53,7 +53,7 @@ def test_feature_maps_are_the_layer_outputs(model, tmp_path):
     # A dense layer's output is a vector; uint8 input is scaled to [0, 1] first.
     logits = feature_maps(model, (x[0] * 255).round().astype(np.uint8), ["dense"])["dense"]
     assert logits.shape == (10,)
-    assert _png_size(tmp_path / "maps.png") == (2080, 330)  # 17 columns, 2 rows
+    assert _png_size(tmp_path / "maps.png") == (2200, 370)  # 18 columns with a colour bar
 
 
 def test_feature_levels_low_to_high(model, tmp_path):
@@ -64,7 +64,7 @@ def test_feature_levels_low_to_high(model, tmp_path):
     three.build((9, 9, 1))
     shapes = {k: v.shape for k, v in feature_levels(three, np.zeros((9, 9))).items()}
     assert shapes == {"low": (7, 7, 2), "mid": (5, 5, 3), "high": (3, 3, 4)}
-    assert _png_size(tmp_path / "levels.png") == (1120, 330)  # 9 columns, 2 rows
+    assert _png_size(tmp_path / "levels.png") == (1240, 370)  # 10 columns, 2 rows
 
 
 def test_capture_removes_its_hooks(model):

@@ -37,7 +37,7 @@ def test_saliency_matches_central_differences(rng, tmp_path):
         down[i, j, 0] -= h
         numeric = (_score(model, up, 3) - _score(model, down, 3)) / (2 * h)
         np.testing.assert_allclose(s[i, j], abs(numeric), rtol=1e-5, atol=1e-9)
-    assert _png_size(tmp_path / "s.png") == (640, 340)
+    assert _png_size(tmp_path / "s.png") == (700, 360)  # with a colour bar
 
 
 def test_saliency_defaults_to_the_predicted_class(model):
@@ -58,7 +58,7 @@ def test_grad_cam_matches_a_split_model(model, tmp_path):
     low = np.maximum((a.data[0] * weights).sum(axis=-1), 0)
     expected = _resize(low.astype(np.float64), (28, 28))
     np.testing.assert_allclose(cam, expected / expected.max(), rtol=1e-4, atol=1e-5)
-    assert _png_size(tmp_path / "cam.png") == (640, 340)
+    assert _png_size(tmp_path / "cam.png") == (700, 360)
     # Another layer, chosen by name.
     assert grad_cam(model, x, layer="pool1").shape == (28, 28)
 

@@ -149,18 +149,24 @@ def _grid_shape(count: int) -> tuple[int, int]:
     return math.ceil(count / cols), cols
 
 
-def _tile_panels(fig, panels, rows, cols, symmetric: bool) -> None:
+def _tile_panels(fig, panels, rows, cols, symmetric: bool, label: str = "weight") -> None:
     """Draw each (title, 2-D or RGB array) panel into a rows x cols grid of the figure;
-    symmetric: a diverging colour scale centred at 0 (signed weights)."""
+    symmetric: one diverging colour scale centred at 0 for all panels (signed weights), shown
+    by a colour bar labelled `label`."""
+    bound = max((float(np.abs(image).max()) for _, image in panels), default=0.0) or 1.0
+    axes, drawn = [], None
     for n, (title, image) in enumerate(panels):
         ax = fig.add_subplot(rows, cols, n + 1)
         if symmetric:
-            bound = float(np.abs(image).max()) or 1.0
-            ax.imshow(image, cmap="RdBu_r", vmin=-bound, vmax=bound)
+            drawn = ax.imshow(image, cmap="RdBu_r", vmin=-bound, vmax=bound)
         else:
             ax.imshow(image)
         ax.set_title(title, fontsize=7)
         ax.set_axis_off()
+        axes.append(ax)
+    if symmetric and drawn is not None:
+        bar = fig.colorbar(drawn, ax=axes, shrink=0.8)
+        bar.set_label(f"{label} (red positive, blue negative, white 0)", fontsize=8)
 
 
 def conv_filters(model, layer: str | None = None, path: str | os.PathLike | None = None,
@@ -204,7 +210,9 @@ def conv_filters(model, layer: str | None = None, path: str | os.PathLike | None
         rows, cols = _grid_shape(count)
         fig = _plot.figure(figsize=(1.3 * cols + 0.4, 1.3 * rows + 0.6), layout="constrained")
         fig.suptitle(f"{name}: {w.shape[-1]} filters of {w.shape[0]}x{w.shape[1]}x{w.shape[2]}"
-                     + ("" if rgb else " (input channel 0)"), fontsize=9)
+                     + ("\n(colours: each filter's RGB weights, scaled to [0, 1] per filter)"
+                        if rgb else "\n(weights on input channel 0; panel = filter number)"),
+                     fontsize=9)
         _tile_panels(fig, panels, rows, cols, symmetric=not rgb)
         _plot.save_figure(fig, path)
     return w
@@ -268,22 +276,48 @@ def feature_levels(model, image, path: str | os.PathLike | None = None,
 
 def _plot_levels(image: np.ndarray, rows: list[tuple[str, np.ndarray]], limit: int, path,
                  title: str) -> None:
-    """One row per layer: the input first, then up to `limit` channels of the layer."""
-    cols = 1 + limit
-    fig = _plot.figure(figsize=(1.2 * cols + 0.4, 1.35 * len(rows) + 0.6), layout="constrained")
-    fig.suptitle(title, fontsize=10)
+    """One row per layer: the input first, then up to `limit` channels of the layer on one
+    colour scale per row, with a colour bar. A layer whose maps are 1x1 (LeNet-5's C5) or
+    that has no spatial axes (a dense layer) is drawn as a bar chart of its channels' values,
+    labelled by channel: as squares they would all look alike."""
+    cols = 2 + limit  # the input, the channels, the colour bar
+    fig = _plot.figure(figsize=(1.2 * cols + 0.4, 1.5 * len(rows) + 0.7), layout="constrained")
+    fig.suptitle(f"{title} (colour: the layer's output value, dark low, bright high)",
+                 fontsize=10)
+    fig_grid = fig.add_gridspec(len(rows), cols, width_ratios=[1] * (cols - 1) + [0.15])
     shown = image[..., 0] if image.shape[-1] == 1 else np.clip(image, 0, 1)
     for r, (label, act) in enumerate(rows):
-        ax = fig.add_subplot(len(rows), cols, r * cols + 1)
+        ax = fig.add_subplot(fig_grid[r, 0])
         ax.imshow(shown, cmap="gray")
         ax.set_title(label, fontsize=7, loc="left")
         ax.set_axis_off()
-        act = act.reshape(1, 1, -1) if act.ndim == 1 else act
-        for c in range(min(limit, act.shape[-1])):
-            ax = fig.add_subplot(len(rows), cols, r * cols + c + 2)
-            ax.imshow(act[..., c], cmap="viridis")
-            ax.set_title(f"ch {c} {act.shape[:-1]}" if c == 0 else f"ch {c}", fontsize=6)
+        values = act.reshape(-1) if act.ndim == 1 or act.shape[:-1] == (1, 1) else None
+        if values is not None:
+            ax = fig.add_subplot(fig_grid[r, 1:])
+            channels = np.arange(values.size)
+            ax.bar(channels, values, color=np.where(values >= 0, "tab:blue", "tab:red"))
+            ax.axhline(0, color="black", linewidth=0.6)
+            ax.set_xlabel("channel", fontsize=7)
+            ax.set_ylabel("activation", fontsize=7)
+            step = max(1, values.size // 20)
+            ax.set_xticks(channels[::step])
+            ax.tick_params(labelsize=6)
+            ax.set_title(f"{label}: {values.size} channels of 1x1 maps, one bar each"
+                         if act.ndim > 1 else f"{label}: {values.size} units, one bar each",
+                         fontsize=7, loc="left")
+            continue
+        shown_channels = act[..., :limit]
+        low, high = float(shown_channels.min()), float(shown_channels.max())
+        drawn = None
+        for c in range(shown_channels.shape[-1]):
+            ax = fig.add_subplot(fig_grid[r, c + 1])
+            drawn = ax.imshow(act[..., c], cmap="viridis", vmin=low, vmax=high or low + 1)
+            ax.set_title(f"ch {c} {act.shape[0]}x{act.shape[1]}" if c == 0 else f"ch {c}",
+                         fontsize=6)
             ax.set_axis_off()
+        bar = fig.colorbar(drawn, cax=fig.add_subplot(fig_grid[r, cols - 1]))
+        bar.set_label("activation", fontsize=7)
+        bar.ax.tick_params(labelsize=6)
     _plot.save_figure(fig, path)
 
 

@@ -49,8 +49,10 @@ def _shown(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     return np.clip(image, 0, 1), None
 
 
-def _plot_pair(image, heat, titles, path, overlay: bool) -> None:
-    fig = _plot.figure(figsize=(6.4, 3.4), layout="constrained")
+def _plot_pair(image, heat, titles, path, overlay: bool, label: str) -> None:
+    """The input beside a heat map in [0, 1] (over the input if overlay), with a colour bar
+    labelled `label`."""
+    fig = _plot.figure(figsize=(7.0, 3.6), layout="constrained")
     shown, cmap = _shown(image)
     ax = fig.add_subplot(1, 2, 1)
     ax.imshow(shown, cmap=cmap)
@@ -59,11 +61,13 @@ def _plot_pair(image, heat, titles, path, overlay: bool) -> None:
     ax = fig.add_subplot(1, 2, 2)
     if overlay:
         ax.imshow(shown, cmap=cmap)
-        ax.imshow(heat, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        drawn = ax.imshow(heat, cmap="jet", alpha=0.5, vmin=0, vmax=1)
     else:
-        ax.imshow(heat, cmap="hot")
+        drawn = ax.imshow(heat, cmap="hot", vmin=0, vmax=1)
     ax.set_title(titles[1], fontsize=9)
     ax.set_axis_off()
+    bar = fig.colorbar(drawn, ax=ax, shrink=0.85)
+    bar.set_label(label, fontsize=8)
     _plot.save_figure(fig, path)
 
 
@@ -88,8 +92,10 @@ def saliency_map(model, image, target: int | None = None,
         score.backward()
     s = np.abs(x.grad[0]).max(axis=-1)  # (H, W)
     if path is not None:
-        _plot_pair(x.data[0], s / (s.max() or 1), ("input", f"saliency for class {target}"),
-                   path, overlay=False)
+        _plot_pair(x.data[0], s / (s.max() or 1),
+                   ("input", f"saliency: which pixels move the score of class {target}"),
+                   path, overlay=False,
+                   label="|gradient of the class score| (1 = the largest)")
     return s
 
 
@@ -134,8 +140,8 @@ def grad_cam(model, image, target: int | None = None, layer: str | None = None,
     cam = _resize(cam.astype(np.float64), x.shape[1:3])
     cam = (cam / (cam.max() or 1)).astype(x.dtype)
     if path is not None:
-        _plot_pair(x[0], cam, ("input", f"Grad-CAM for class {target} at {layer}"), path,
-                   overlay=True)
+        _plot_pair(x[0], cam, ("input", f"Grad-CAM: class {target}, layer '{layer}'"), path,
+                   overlay=True, label=f"importance for class {target} (1 = the most)")
     return cam
 
 
