@@ -54,6 +54,7 @@ setup(
             sources=[str(NATIVE / name) for name in SOURCES],
             depends=[str(p) for p in NATIVE.glob("*.h")],
             extra_compile_args=_compile_args(),
+            libraries=[] if sys.platform == "win32" else ["m"],
             optional=True,
         )
     ],

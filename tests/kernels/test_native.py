@@ -271,6 +271,42 @@ def test_avg_pool_random_shapes(rng, isa, dtype, case, include):
     _check_avg_pool(rng, dtype, *_random_pool(rng), include)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", range(8))
+def test_lp_pool_random_shapes(rng, isa, dtype, case):
+    shape, size, stride, padding = _random_pool(rng)
+    p = [1.0, 2.0, 3.0, 1.5][case % 4]
+    x = rng.standard_normal(shape).astype(dtype)
+    x[..., 0] = 0  # a channel of zeros: windows with y = 0 send back 0
+    y = native.lp_pool2d(x, p, size, stride, padding)
+    assert_close(y, ref_pool.lp_pool(x, p, size, stride, padding), dtype, "y", 8)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dx = native.lp_pool2d_backward(dy, x, y, p, size, stride, padding)
+    assert_close(dx, ref_pool.lp_pool_dx(dy, x, p, size, stride, padding), dtype, "dx", 64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", range(6))
+def test_adaptive_pools_random_shapes(rng, isa, dtype, case):
+    n, c = int(rng.integers(1, 10)), int(rng.integers(1, 68))
+    h, w = int(rng.integers(1, 16)), int(rng.integers(1, 16))
+    out = (int(rng.integers(1, h + 3)), int(rng.integers(1, w + 3)))  # also larger than x
+    x = rng.integers(-3, 3, (n, h, w, c)).astype(dtype)  # ties
+    y = native.adaptive_avg_pool2d(x, out)
+    assert_close(y, ref_pool.adaptive_avg_pool(x, out), dtype, "avg y", h * w)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    assert_close(native.adaptive_avg_pool2d_backward(dy, x.shape),
+                 ref_pool.adaptive_avg_pool_dx(dy, x.shape), dtype, "avg dx", h * w)
+    y, arg = native.adaptive_max_pool2d(x, out)
+    np.testing.assert_array_equal(y, ref_pool.adaptive_max_pool(x, out))
+    assert_close(native.adaptive_max_pool2d_backward(dy, arg, x.shape),
+                 ref_pool.adaptive_max_pool_dx(dy, x), dtype, "max dx", h * w)
+    tampered = arg.copy()
+    tampered.flat[0] = h * w
+    with pytest.raises(ValueError, match="argmax holds an index outside"):
+        native.adaptive_max_pool2d_backward(dy, tampered, x.shape)
+
+
 # ===== per-channel passes ======================================================================
 def _channels_shape(rng):
     return (int(rng.integers(1, 10)), int(rng.integers(1, 8)) * 2 + 1,
@@ -488,6 +524,11 @@ MEMCHECK_SCRIPT = textwrap.dedent("""
                                              (2, 1), y=yd)
             p, arg = native.max_pool2d(x, 3, 2, 1)
             native.max_pool2d_backward(p, arg, x.shape, 3, 2, 1)
+            q = native.lp_pool2d(x, 3, 2, 1, ((1, 0), (0, 1)))
+            native.lp_pool2d_backward(q, x, q, 3, 2, 1, ((1, 0), (0, 1)))
+            q, arg = native.adaptive_max_pool2d(x, (4, 5))
+            native.adaptive_max_pool2d_backward(q, arg, x.shape)
+            native.adaptive_avg_pool2d_backward(native.adaptive_avg_pool2d(x, 13), x.shape)
             a = native.avg_pool2d(x, 2, 1, ((1, 0), (0, 1)))
             native.avg_pool2d_backward(a, x.shape, 2, 1, ((1, 0), (0, 1)))
             y, mean, var, inv = native.batch_norm_train(x, relu=True, residual=x.copy())

@@ -77,6 +77,16 @@ int avg_pool_forward(int dt, const void *x, void *y, const pool_geo *g, int incl
                      idx n0, idx n1);
 int avg_pool_backward(int dt, const void *dy, void *dx, const pool_geo *g, int include_pad,
                       idx n0, idx n1);
+int lp_pool_forward(int dt, const void *x, void *y, const pool_geo *g, double p, idx n0, idx n1);
+int lp_pool_backward(int dt, const void *x, const void *y, const void *dy, void *dx,
+                     const pool_geo *g, double p, idx n0, idx n1);
+/* adaptive pooling: only N, H, W, C, Ho, Wo of the geometry are used */
+int adaptive_max_forward(int dt, const void *x, void *y, int32_t *arg, const pool_geo *g,
+                         idx n0, idx n1);
+int adaptive_max_backward(int dt, const void *dy, const int32_t *arg, void *dx,
+                          const pool_geo *g, idx n0, idx n1);
+int adaptive_avg_forward(int dt, const void *x, void *y, const pool_geo *g, idx n0, idx n1);
+int adaptive_avg_backward(int dt, const void *dy, void *dx, const pool_geo *g, idx n0, idx n1);
 
 /* channelwise.c: arrays seen as (M, C) matrices, rows [m0, m1) */
 int channel_sums(int dt, const void *x, const void *y, const void *dy, const void *center,

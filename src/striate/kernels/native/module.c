@@ -337,6 +337,123 @@ static PyObject *py_avg_pool(PyObject *args, int backward)
 static PyObject *py_avg_pool_forward(PyObject *self, PyObject *args) { return py_avg_pool(args, 0); }
 static PyObject *py_avg_pool_backward(PyObject *self, PyObject *args) { return py_avg_pool(args, 1); }
 
+static PyObject *py_lp_pool_forward(PyObject *self, PyObject *args)
+{
+    int dt;
+    double p;
+    PyObject *xo, *yo, *geo;
+    idx n0, n1;
+    if (!PyArg_ParseTuple(args, "iOOOdnn", &dt, &xo, &yo, &geo, &p, &n0, &n1))
+        return NULL;
+    pool_geo g;
+    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+        return NULL;
+    if (!(p >= 1) || p > 1e300) {
+        PyErr_SetString(PyExc_ValueError, "_native: p must be a finite number >= 1");
+        return NULL;
+    }
+    buffers s = {.count = 0};
+    void *x, *y;
+    const char k = kind_of(dt);
+    if (get(&s, xo, &x, k, PRODUCT(g.N, g.H, g.W, g.C), 0, 0, "x") < 0 ||
+        get(&s, yo, &y, k, PRODUCT(g.N, g.Ho, g.Wo, g.C), 1, 0, "y") < 0) {
+        release(&s);
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lp_pool_forward(dt, x, y, &g, p, n0, n1);
+    Py_END_ALLOW_THREADS
+    return finish(&s, rc);
+}
+
+static PyObject *py_lp_pool_backward(PyObject *self, PyObject *args)
+{
+    int dt;
+    double p;
+    PyObject *xo, *yo, *dyo, *dxo, *geo;
+    idx n0, n1;
+    if (!PyArg_ParseTuple(args, "iOOOOOdnn", &dt, &xo, &yo, &dyo, &dxo, &geo, &p, &n0, &n1))
+        return NULL;
+    pool_geo g;
+    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+        return NULL;
+    if (!(p >= 1) || p > 1e300) {
+        PyErr_SetString(PyExc_ValueError, "_native: p must be a finite number >= 1");
+        return NULL;
+    }
+    buffers s = {.count = 0};
+    void *x, *y, *dy, *dx;
+    const char k = kind_of(dt);
+    const idx xs = PRODUCT(g.N, g.H, g.W, g.C), ys = PRODUCT(g.N, g.Ho, g.Wo, g.C);
+    if (get(&s, xo, &x, k, xs, 0, 0, "x") < 0 || get(&s, yo, &y, k, ys, 0, 0, "y") < 0 ||
+        get(&s, dyo, &dy, k, ys, 0, 0, "dy") < 0 || get(&s, dxo, &dx, k, xs, 1, 0, "dx") < 0) {
+        release(&s);
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = lp_pool_backward(dt, x, y, dy, dx, &g, p, n0, n1);
+    Py_END_ALLOW_THREADS
+    return finish(&s, rc);
+}
+
+/* adaptive pooling: geometry (N, H, W, C, Ho, Wo) */
+static int adaptive_geometry(PyObject *t, pool_geo *g)
+{
+    idx v[6];
+    if (read_ints(t, v, 6, "geometry") < 0)
+        return -1;
+    *g = (pool_geo){v[0], v[1], v[2], v[3], 1, 1, v[4], v[5], 1, 1, 0, 0};
+    if (g->N < 1 || g->H < 1 || g->W < 1 || g->C < 1 || g->Ho < 1 || g->Wo < 1 ||
+        g->H >= (1 << 15) || g->W >= (1 << 15) || g->Ho >= (1 << 15) || g->Wo >= (1 << 15)) {
+        PyErr_SetString(PyExc_ValueError, "_native: adaptive pooling geometry out of range");
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *py_adaptive(PyObject *args, int max, int backward)
+{
+    int dt;
+    PyObject *io, *ao = Py_None, *oo, *geo;
+    idx n0, n1;
+    const int ok = max ? PyArg_ParseTuple(args, "iOOOOnn", &dt, &io, &ao, &oo, &geo, &n0, &n1)
+                       : PyArg_ParseTuple(args, "iOOOnn", &dt, &io, &oo, &geo, &n0, &n1);
+    if (!ok)
+        return NULL;
+    pool_geo g;
+    if (check_dtype(dt) < 0 || adaptive_geometry(geo, &g) < 0 ||
+        check_range(n0, n1, g.N, "batch") < 0)
+        return NULL;
+    buffers s = {.count = 0};
+    void *in, *a = NULL, *out;
+    const char k = kind_of(dt);
+    const idx xs = PRODUCT(g.N, g.H, g.W, g.C), ys = PRODUCT(g.N, g.Ho, g.Wo, g.C);
+    /* max forward: (x, argmax out, y out); max backward: (dy, argmax, dx out) */
+    if (get(&s, io, &in, k, backward ? ys : xs, 0, 0, backward ? "dy" : "x") < 0 ||
+        (max && get(&s, ao, &a, 'i', ys, !backward, 0, "argmax") < 0) ||
+        get(&s, oo, &out, k, backward ? xs : ys, 1, 0, backward ? "dx" : "y") < 0) {
+        release(&s);
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    if (max)
+        rc = backward ? adaptive_max_backward(dt, in, a, out, &g, n0, n1)
+                      : adaptive_max_forward(dt, in, out, a, &g, n0, n1);
+    else
+        rc = backward ? adaptive_avg_backward(dt, in, out, &g, n0, n1)
+                      : adaptive_avg_forward(dt, in, out, &g, n0, n1);
+    Py_END_ALLOW_THREADS
+    return finish(&s, rc);
+}
+
+static PyObject *py_adaptive_max_forward(PyObject *self, PyObject *a) { return py_adaptive(a, 1, 0); }
+static PyObject *py_adaptive_max_backward(PyObject *self, PyObject *a) { return py_adaptive(a, 1, 1); }
+static PyObject *py_adaptive_avg_forward(PyObject *self, PyObject *a) { return py_adaptive(a, 0, 0); }
+static PyObject *py_adaptive_avg_backward(PyObject *self, PyObject *a) { return py_adaptive(a, 0, 1); }
+
 /* ===== per-channel passes ================================================================= */
 
 static int matrix(idx M, idx C, idx m0, idx m1)
@@ -483,6 +600,12 @@ static PyMethodDef methods[] = {
     {"max_pool_backward", py_max_pool_backward, METH_VARARGS, NULL},
     {"avg_pool_forward", py_avg_pool_forward, METH_VARARGS, NULL},
     {"avg_pool_backward", py_avg_pool_backward, METH_VARARGS, NULL},
+    {"lp_pool_forward", py_lp_pool_forward, METH_VARARGS, NULL},
+    {"lp_pool_backward", py_lp_pool_backward, METH_VARARGS, NULL},
+    {"adaptive_max_forward", py_adaptive_max_forward, METH_VARARGS, NULL},
+    {"adaptive_max_backward", py_adaptive_max_backward, METH_VARARGS, NULL},
+    {"adaptive_avg_forward", py_adaptive_avg_forward, METH_VARARGS, NULL},
+    {"adaptive_avg_backward", py_adaptive_avg_backward, METH_VARARGS, NULL},
     {"channel_sums", py_channel_sums, METH_VARARGS, NULL},
     {"channel_map", py_channel_map, METH_VARARGS, NULL},
     {"channel_grad", py_channel_grad, METH_VARARGS, NULL},

@@ -235,3 +235,211 @@ ATTR static int FN(avg_pool_backward)(const void *dyv, void *dxv, const pool_geo
     free(share);
     return 0;
 }
+
+/* ===== L_p-norm pooling: y = (sum over the window's input elements of |x|^p)^(1/p) ======== */
+
+static inline T FN(abs_pow)(T v, double p)
+{
+    const T a = v < 0 ? -v : v;
+    return p == 2 ? a * a : p == 1 ? a : (T)pow((double)a, p);
+}
+
+ATTR static int FN(lp_pool_forward)(const void *xv, void *yv, const pool_geo *g, double p,
+                                    idx n0, idx n1)
+{
+    const T *x = xv;
+    T *y = yv;
+    const idx C = g->C;
+    for (idx n = n0; n < n1; n++) {
+        const T *xn = x + n * g->H * g->W * C;
+        for (idx i = 0; i < g->Ho; i++)
+            for (idx j = 0; j < g->Wo; j++) {
+                WINDOW(g, i, j)
+                T *restrict yr = y + ((n * g->Ho + i) * g->Wo + j) * C;
+                for (idx c = 0; c < C; c++)
+                    yr[c] = 0;
+                for (idx u = u0; u < u1; u++)
+                    for (idx v = v0; v < v1; v++) {
+                        const T *restrict xe = xn + ((h0 + u) * g->W + w0 + v) * C;
+                        for (idx c = 0; c < C; c++)
+                            yr[c] += FN(abs_pow)(xe[c], p);
+                    }
+                for (idx c = 0; c < C; c++)
+                    yr[c] = p == 2 ? (T)sqrt((double)yr[c])
+                          : p == 1 ? yr[c] : (T)pow((double)yr[c], 1 / p);
+            }
+    }
+    return 0;
+}
+
+/* dx[i] = |x[i]|^(p-1) sign(x[i]) * sum over windows o holding i of dy[o] / y[o]^(p-1); a
+ * window of zeros (y = 0) sends back 0. */
+ATTR static int FN(lp_pool_backward)(const void *xv, const void *yv, const void *dyv, void *dxv,
+                                     const pool_geo *g, double p, idx n0, idx n1)
+{
+    const T *x = xv, *y = yv, *dy = dyv;
+    T *dx = dxv;
+    const idx C = g->C, image = g->H * g->W * C;
+    T *share = malloc(sizeof(T) * (size_t)C);
+    if (!share)
+        return -1;
+    memset(dx + n0 * image, 0, sizeof(T) * (size_t)((n1 - n0) * image));
+    for (idx n = n0; n < n1; n++) {
+        T *dxn = dx + n * image;
+        for (idx i = 0; i < g->Ho; i++)
+            for (idx j = 0; j < g->Wo; j++) {
+                WINDOW(g, i, j)
+                const idx at = ((n * g->Ho + i) * g->Wo + j) * C;
+                for (idx c = 0; c < C; c++) {
+                    const T yv = y[at + c];
+                    const T power = p == 2 ? yv : p == 1 ? 1 : (T)pow((double)yv, p - 1);
+                    share[c] = yv > 0 ? dy[at + c] / power : 0;
+                }
+                for (idx u = u0; u < u1; u++)
+                    for (idx v = v0; v < v1; v++) {
+                        T *restrict de = dxn + ((h0 + u) * g->W + w0 + v) * C;
+                        for (idx c = 0; c < C; c++)
+                            de[c] += share[c];
+                    }
+            }
+        const T *xn = x + n * image;
+        for (idx e = 0; e < image; e++) {
+            const T v = xn[e];
+            const T sign = (T)((v > 0) - (v < 0));
+            const T factor = p == 2 ? v : p == 1 ? sign : FN(abs_pow)(v, p - 1) * sign;
+            dxn[e] *= factor;
+        }
+    }
+    free(share);
+    return 0;
+}
+
+/* ===== adaptive pooling: output i pools [floor(i*I/O), ceil((i+1)*I/O)), PyTorch's windows == */
+
+#ifndef STRIATE_ADAPTIVE_MACROS
+#define STRIATE_ADAPTIVE_MACROS
+#define ADAPTIVE_WINDOW(g, i, j)                                                               \
+    const idx hs = (i) * (g)->H / (g)->Ho, he = ((i) + 1) * (g)->H / (g)->Ho +                 \
+        (((i) + 1) * (g)->H % (g)->Ho != 0);                                                   \
+    const idx ws = (j) * (g)->W / (g)->Wo, we = ((j) + 1) * (g)->W / (g)->Wo +                 \
+        (((j) + 1) * (g)->W % (g)->Wo != 0);
+#endif
+
+/* argmax: the flat spatial index h*W + w of each window's first maximum (NaN propagates) */
+ATTR static int FN(adaptive_max_forward)(const void *xv, void *yv, int32_t *arg,
+                                         const pool_geo *g, idx n0, idx n1)
+{
+    const T *x = xv;
+    T *y = yv;
+    const idx C = g->C;
+    for (idx n = n0; n < n1; n++) {
+        const T *xn = x + n * g->H * g->W * C;
+        for (idx i = 0; i < g->Ho; i++)
+            for (idx j = 0; j < g->Wo; j++) {
+                ADAPTIVE_WINDOW(g, i, j)
+                T *restrict yr = y + ((n * g->Ho + i) * g->Wo + j) * C;
+                int32_t *restrict ar = arg + ((n * g->Ho + i) * g->Wo + j) * C;
+                for (idx c = 0; c < C; c++) {
+                    yr[c] = xn[(hs * g->W + ws) * C + c];
+                    ar[c] = (int32_t)(hs * g->W + ws);
+                }
+                for (idx h = hs; h < he; h++)
+                    for (idx w = (h == hs ? ws + 1 : ws); w < we; w++) {
+                        const T *restrict xe = xn + (h * g->W + w) * C;
+                        const int32_t id = (int32_t)(h * g->W + w);
+                        for (idx c = 0; c < C; c++) {
+                            const T val = xe[c], m = yr[c];
+                            const int32_t a0 = ar[c];
+                            const int take = (val > m) | (val != val);
+                            yr[c] = take ? val : m;
+                            ar[c] = take ? id : a0;
+                        }
+                    }
+            }
+    }
+    return 0;
+}
+
+ATTR static int FN(adaptive_max_backward)(const void *dyv, const int32_t *arg, void *dxv,
+                                          const pool_geo *g, idx n0, idx n1)
+{
+    const T *dy = dyv;
+    T *dx = dxv;
+    const idx C = g->C, image = g->H * g->W * C;
+    memset(dx + n0 * image, 0, sizeof(T) * (size_t)((n1 - n0) * image));
+    for (idx n = n0; n < n1; n++) {
+        T *dxn = dx + n * image;
+        for (idx i = 0; i < g->Ho; i++)
+            for (idx j = 0; j < g->Wo; j++) {
+                ADAPTIVE_WINDOW(g, i, j)
+                const idx at = ((n * g->Ho + i) * g->Wo + j) * C;
+                for (idx c = 0; c < C; c++) {
+                    const int32_t a = arg[at + c];
+                    const idx h = a / g->W, w = a - h * g->W;
+                    if (a < 0 || h < hs || h >= he || w < ws || w >= we)
+                        return -2; /* not an element of the window: refused */
+                    dxn[(idx)a * C + c] += dy[at + c];
+                }
+            }
+    }
+    return 0;
+}
+
+ATTR static int FN(adaptive_avg_forward)(const void *xv, void *yv, const pool_geo *g, idx n0,
+                                         idx n1)
+{
+    const T *x = xv;
+    T *y = yv;
+    const idx C = g->C;
+    for (idx n = n0; n < n1; n++) {
+        const T *xn = x + n * g->H * g->W * C;
+        for (idx i = 0; i < g->Ho; i++)
+            for (idx j = 0; j < g->Wo; j++) {
+                ADAPTIVE_WINDOW(g, i, j)
+                T *restrict yr = y + ((n * g->Ho + i) * g->Wo + j) * C;
+                const T count = (T)((he - hs) * (we - ws));
+                for (idx c = 0; c < C; c++)
+                    yr[c] = 0;
+                for (idx h = hs; h < he; h++)
+                    for (idx w = ws; w < we; w++) {
+                        const T *restrict xe = xn + (h * g->W + w) * C;
+                        for (idx c = 0; c < C; c++)
+                            yr[c] += xe[c];
+                    }
+                for (idx c = 0; c < C; c++)
+                    yr[c] /= count;
+            }
+    }
+    return 0;
+}
+
+ATTR static int FN(adaptive_avg_backward)(const void *dyv, void *dxv, const pool_geo *g, idx n0,
+                                          idx n1)
+{
+    const T *dy = dyv;
+    T *dx = dxv;
+    const idx C = g->C, image = g->H * g->W * C;
+    T *share = malloc(sizeof(T) * (size_t)C);
+    if (!share)
+        return -1;
+    memset(dx + n0 * image, 0, sizeof(T) * (size_t)((n1 - n0) * image));
+    for (idx n = n0; n < n1; n++) {
+        T *dxn = dx + n * image;
+        for (idx i = 0; i < g->Ho; i++)
+            for (idx j = 0; j < g->Wo; j++) {
+                ADAPTIVE_WINDOW(g, i, j)
+                const T count = (T)((he - hs) * (we - ws));
+                const T *dyr = dy + ((n * g->Ho + i) * g->Wo + j) * C;
+                for (idx c = 0; c < C; c++)
+                    share[c] = dyr[c] / count;
+                for (idx h = hs; h < he; h++)
+                    for (idx w = ws; w < we; w++) {
+                        T *restrict de = dxn + (h * g->W + w) * C;
+                        for (idx c = 0; c < C; c++)
+                            de[c] += share[c];
+                    }
+            }
+    }
+    free(share);
+    return 0;
+}
