@@ -256,3 +256,17 @@ def test_torch_import_strict_false_loads_a_subset():
     state["fc3.bias"] = torch.zeros(3)
     with pytest.raises(ValueError, match=r"fc3\.bias: state_dict has shape \(3,\)"):
         load_torch_state_dict(model, state, strict=False)
+
+
+def test_command_line_refuses_a_checkpoint_with_a_missing_tensor(tmp_path, capsys):
+    """The command line has no strict=False: `striate evaluate` names the key and exits 2."""
+    from striate.cli import main
+
+    state = lenet().state_dict()
+    del state["conv2.bias"]
+    path = _write(tmp_path, state)
+    assert main(["evaluate", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "Traceback" not in "\n".join(err)
+    assert err[-1].startswith("striate evaluate: checkpoint '") and \
+        "missing keys: conv2.bias" in err[-1], err[-1]
