@@ -1,6 +1,6 @@
 """Shape arithmetic of convolution and pooling: the one place output sizes are computed.
 
-Pure integers, no arrays. Conventions (DESIGN.md):
+Pure integers, no arrays. Conventions (docs/design.md):
 
     O = floor((I + P_start + P_end - d*(K - 1) - 1) / S) + 1
 
