@@ -9,7 +9,8 @@ import importlib as _importlib
 import pkgutil as _pkgutil
 
 from ._malloc import keep_freed_memory
-from .tensor import Tensor, concatenate, enable_grad, is_grad_enabled, no_grad, stack
+from .functional import concatenate, stack
+from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"
 

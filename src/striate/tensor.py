@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -543,35 +543,6 @@ class GetItem(Op):
         # np.add.at handles repeated indices in advanced indexing; indexing is not a hot path.
         np.add.at(dx, self.index, dy)
         return (dx,)
-
-
-class Concatenate(Op):
-    def forward(self, *arrays, axis):
-        self.axis = axis
-        self.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
-        return np.concatenate(arrays, axis=axis)
-
-    def backward(self, dy):
-        return tuple(np.split(dy, self.bounds, axis=self.axis))
-
-
-class Stack(Op):
-    def forward(self, *arrays, axis):
-        self.axis = axis
-        return np.stack(arrays, axis=axis)
-
-    def backward(self, dy):
-        return tuple(np.moveaxis(dy, self.axis, 0))
-
-
-def concatenate(tensors: Sequence, axis: int = -1) -> Tensor:
-    """Join tensors along an existing axis (channels by default, as Keras's Concatenate)."""
-    return Concatenate.apply(*tensors, axis=axis)
-
-
-def stack(tensors: Sequence, axis: int = 0) -> Tensor:
-    """Join tensors of equal shape along a new axis."""
-    return Stack.apply(*tensors, axis=axis)
 
 
 # ===== reductions ==============================================================================

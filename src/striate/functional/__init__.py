@@ -3,14 +3,13 @@
 Each family lives in one file with every op's forward written directly above its backward.
 """
 
-from ..tensor import concatenate, stack
 from . import activation, conv, dropout, global_pool, linear, loss, norm, pool, shape
 
 # every public op of every family, so that `from striate.functional import *` gives them all
 # (computed before the star imports below rebind names such as `dropout` to the functions)
-__all__ = ["concatenate", "stack", *(name for family in (activation, conv, dropout, global_pool,
-                                                          linear, loss, norm, pool, shape)
-                                     for name in family.__all__)]
+__all__ = [name for family in (activation, conv, dropout, global_pool, linear, loss, norm, pool,
+                               shape)
+           for name in family.__all__]
 
 from .activation import *  # noqa: E402, F403
 from .conv import *  # noqa: E402, F403

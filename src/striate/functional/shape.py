@@ -1,17 +1,19 @@
-"""Shape operations that move values without arithmetic: constant padding.
+"""Shape operations that move values without arithmetic: constant padding, concatenation and
+stacking.
 
-(Reshape, transpose, indexing and concatenation are methods and functions of `striate.tensor`.)
+(Reshape, transpose and indexing are methods of `striate.Tensor`.)
 """
 
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
 from ..tensor import Op, Tensor, as_tensor
 
-__all__ = ["pad"]
+__all__ = ["concatenate", "pad", "stack"]
 
 
 def _is_int(value) -> bool:
@@ -66,3 +68,32 @@ def pad(x, pads, value: float = 0.0) -> Tensor:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"pad: value must be a real number, got {value!r}")
     return Pad.apply(x, pads=tuple(pairs), value=float(value))
+
+
+class Concatenate(Op):
+    def forward(self, *arrays, axis):
+        self.axis = axis
+        self.bounds = np.cumsum([a.shape[axis] for a in arrays])[:-1]
+        return np.concatenate(arrays, axis=axis)
+
+    def backward(self, dy):
+        return tuple(np.split(dy, self.bounds, axis=self.axis))
+
+
+class Stack(Op):
+    def forward(self, *arrays, axis):
+        self.axis = axis
+        return np.stack(arrays, axis=axis)
+
+    def backward(self, dy):
+        return tuple(np.moveaxis(dy, self.axis, 0))
+
+
+def concatenate(tensors: Sequence, axis: int = -1) -> Tensor:
+    """Join tensors along an existing axis (channels by default, as Keras's Concatenate)."""
+    return Concatenate.apply(*tensors, axis=axis)
+
+
+def stack(tensors: Sequence, axis: int = 0) -> Tensor:
+    """Join tensors of equal shape along a new axis."""
+    return Stack.apply(*tensors, axis=axis)

@@ -32,8 +32,8 @@ from __future__ import annotations
 
 from striate import functional as F
 from striate import fused, nn
+from striate.functional import concatenate
 from striate.models.registry import register
-from striate.tensor import concatenate
 
 
 def _conv(filters: int, kernel_size: int, in_channels: int, **kwargs) -> nn.Conv2D:

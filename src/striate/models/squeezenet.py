@@ -36,8 +36,8 @@ Paper Table 1, SqueezeNet 1.0 (input 224x224x3):
 from __future__ import annotations
 
 from striate import nn
+from striate.functional import concatenate
 from striate.models.registry import register
-from striate.tensor import concatenate
 
 
 def _conv(filters: int, kernel_size: int, in_channels: int, **kwargs) -> nn.Conv2D:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 import operator
 
-from ..tensor import Tensor, as_tensor, concatenate
+from ..functional import concatenate
+from ..tensor import Tensor, as_tensor
 from .module import Module, format_args
 
 __all__ = ["Add", "Concatenate", "Multiply"]
