@@ -137,9 +137,10 @@ ATTR static int FN(max_pool_backward)(const void *dyv, const int32_t *arg, void 
             col[u * g->kW + v] = v;
         }
     const idx image = g->H * g->W * C;
-    memset(dx + n0 * image, 0, sizeof(T) * (size_t)((n1 - n0) * image));
     for (idx n = n0; n < n1; n++) {
         T *dxn = dx + n * image;
+        /* zeroed image by image: the adds that follow find it in the L1/L2 cache */
+        memset(dxn, 0, sizeof(T) * (size_t)image);
         for (idx i = 0; i < g->Ho; i++)
             for (idx j = 0; j < g->Wo; j++) {
                 WINDOW(g, i, j)
@@ -214,9 +215,10 @@ ATTR static int FN(avg_pool_backward)(const void *dyv, void *dxv, const pool_geo
     T *share = malloc(sizeof(T) * (size_t)C);
     if (!share)
         return -1;
-    memset(dx + n0 * image, 0, sizeof(T) * (size_t)((n1 - n0) * image));
     for (idx n = n0; n < n1; n++) {
         T *dxn = dx + n * image;
+        /* zeroed image by image: the adds that follow find it in the L1/L2 cache */
+        memset(dxn, 0, sizeof(T) * (size_t)image);
         for (idx i = 0; i < g->Ho; i++)
             for (idx j = 0; j < g->Wo; j++) {
                 WINDOW(g, i, j)
@@ -283,9 +285,10 @@ ATTR static int FN(lp_pool_backward)(const void *xv, const void *yv, const void 
     T *share = malloc(sizeof(T) * (size_t)C);
     if (!share)
         return -1;
-    memset(dx + n0 * image, 0, sizeof(T) * (size_t)((n1 - n0) * image));
     for (idx n = n0; n < n1; n++) {
         T *dxn = dx + n * image;
+        /* zeroed image by image: the adds that follow find it in the L1/L2 cache */
+        memset(dxn, 0, sizeof(T) * (size_t)image);
         for (idx i = 0; i < g->Ho; i++)
             for (idx j = 0; j < g->Wo; j++) {
                 WINDOW(g, i, j)
@@ -366,9 +369,10 @@ ATTR static int FN(adaptive_max_backward)(const void *dyv, const int32_t *arg, v
     const T *dy = dyv;
     T *dx = dxv;
     const idx C = g->C, image = g->H * g->W * C;
-    memset(dx + n0 * image, 0, sizeof(T) * (size_t)((n1 - n0) * image));
     for (idx n = n0; n < n1; n++) {
         T *dxn = dx + n * image;
+        /* zeroed image by image: the adds that follow find it in the L1/L2 cache */
+        memset(dxn, 0, sizeof(T) * (size_t)image);
         for (idx i = 0; i < g->Ho; i++)
             for (idx j = 0; j < g->Wo; j++) {
                 ADAPTIVE_WINDOW(g, i, j)
@@ -422,9 +426,10 @@ ATTR static int FN(adaptive_avg_backward)(const void *dyv, void *dxv, const pool
     T *share = malloc(sizeof(T) * (size_t)C);
     if (!share)
         return -1;
-    memset(dx + n0 * image, 0, sizeof(T) * (size_t)((n1 - n0) * image));
     for (idx n = n0; n < n1; n++) {
         T *dxn = dx + n * image;
+        /* zeroed image by image: the adds that follow find it in the L1/L2 cache */
+        memset(dxn, 0, sizeof(T) * (size_t)image);
         for (idx i = 0; i < g->Ho; i++)
             for (idx j = 0; j < g->Wo; j++) {
                 ADAPTIVE_WINDOW(g, i, j)
