@@ -10,7 +10,7 @@ const S = {
   sweep: null, sweepKey: null, history: { batch: [], val: [] },
 };
 
-// ----- helpers --------------------------------------------------------------------------------
+// ----- helpers -----------------------------------------------------------------------------------
 async function api(path, body) {
   const options = body === undefined ? {} : {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
@@ -100,7 +100,7 @@ function kindOf(layer) {
   return "";
 }
 
-// ----- the model and its layer column ---------------------------------------------------------
+// ----- the model and its layer column ------------------------------------------------------------
 async function loadModel() {
   const model = await api("/api/model");
   S.model = model;
@@ -235,7 +235,7 @@ function fillMaps(maps) {
   requestAnimationFrame(drawArcs);
 }
 
-// ----- input: drawing, uploads, samples ---------------------------------------------------------
+// ----- input: drawing, uploads, samples ----------------------------------------------------------
 const draw = $("draw");
 const pen = draw.getContext("2d");
 function clearCanvas() {
@@ -351,7 +351,8 @@ function onRun(run) {
   S.inputId = run.input_id;
   if (run.input) {
     paintImage($("model-input"), run.input);
-    $("input-note").textContent = `what the model sees: ${shape(S.model.input_shape)}`;
+    $("input-note").textContent = `what the model sees: ${shape(S.model.input_shape)}` +
+      (run.note ? ` (${run.note})` : "");
   }
   showPrediction(run.prediction);
   fillMaps(run.maps);
@@ -388,7 +389,7 @@ function scheduleSlow() {
   slowTimer = setTimeout(() => { explain(); attack(true); }, 350);
 }
 
-// ----- layer detail and the arithmetic ------------------------------------------------------
+// ----- layer detail and the arithmetic -----------------------------------------------------------
 async function openDetail(key, channel, quiet) {
   const layer = S.byKey[key];
   S.detail = { key, channel };
@@ -414,6 +415,9 @@ async function openDetail(key, channel, quiet) {
     const { height: h, width: w } = maps;
     const c = Math.min(channel, maps.shown - 1);
     paintPlane($("big-map"), data, c * h * w, h, w, VIRIDIS);
+    const side = 256 / Math.max(h, w);
+    $("big-map").style.height = h === 1 && w > 1 ? "24px" : `${Math.round(side * h)}px`;
+    $("big-map").style.width = `${Math.round(side * w)}px`;
     markBigMap();
     facts.push(`channel ${c}: min ${fmt(maps.min[c])}, max ${fmt(maps.max[c])}`);
     $("detail-facts").innerHTML = facts.filter(Boolean).join("<br>");
@@ -472,7 +476,8 @@ async function showArithmetic(layer, position, channel, quiet, inChannel) {
     renderArithmetic(a);
     if (S.detail && S.detail.key === layer && S.detail.maps) {
       const { height: h, width: w } = S.detail.maps;
-      paintPlane($("big-map"), bytes(S.detail.maps.data), Math.min(channel, S.detail.maps.shown - 1) * h * w, h, w, VIRIDIS);
+      const shown = Math.min(channel, S.detail.maps.shown - 1);
+      paintPlane($("big-map"), bytes(S.detail.maps.data), shown * h * w, h, w, VIRIDIS);
       markBigMap();
     }
   } catch (error) {
@@ -533,7 +538,9 @@ function renderArithmetic(a) {
     }
     lines.push(`Σ of ${n} products (${kh}×${kw}×${a.channels.length}) = ${fmt(a.sum, 6)}`);
     lines.push(`+ bias ${fmt(a.bias, 6)} = ${fmt(a.pre_activation, 6)}`);
-    if (a.activation) lines.push(`${a.activation}(${fmt(a.pre_activation, 6)}) = ${fmt(a.computed, 6)}`);
+    if (a.activation) {
+      lines.push(`${a.activation}(${fmt(a.pre_activation, 6)}) = ${fmt(a.computed, 6)}`);
+    }
   } else if (a.kind === "max") {
     lines.push(`max of the window (padding never wins) = ${fmt(a.computed, 6)}` +
       ` at tap (${a.winner.join(", ")})`);
@@ -620,7 +627,7 @@ function switchChannel(delta) {
 $("ch-prev").addEventListener("click", () => switchChannel(-1));
 $("ch-next").addEventListener("click", () => switchChannel(1));
 
-// ----- output-size sandbox ----------------------------------------------------------------------
+// ----- output-size sandbox -----------------------------------------------------------------------
 async function sandbox() {
   const q = new URLSearchParams({
     size: $("sb-size").value, kernel: $("sb-kernel").value, stride: $("sb-stride").value,
@@ -664,7 +671,8 @@ function drawSandbox(f) {
       const x = 5 + (s + ps + t * f.dilation) * cell + cell / 2 - 0.5;
       taps.push(`<circle cx="${x}" cy="${y}" r="2.5"/>`);
     }
-    const xa = 5 + (s + ps) * cell + cell / 2, xb = 5 + (s + ps + f.dilation * (f.kernel - 1)) * cell + cell / 2;
+    const xa = 5 + (s + ps) * cell + cell / 2;
+    const xb = 5 + (s + ps + f.dilation * (f.kernel - 1)) * cell + cell / 2;
     parts.push(`<g fill="#e8710a" stroke="#e8710a"><line x1="${xa}" y1="${y}" x2="${xb}" y2="${y}"/>` +
       taps.join("") + `</g>`);
   });
@@ -712,7 +720,7 @@ async function explain() {
   }
 }
 
-// ----- first-layer filters ------------------------------------------------------------------------
+// ----- first-layer filters -----------------------------------------------------------------------
 async function loadFilters() {
   try {
     const f = await api("/api/filters");
@@ -738,7 +746,7 @@ async function loadFilters() {
   }
 }
 
-// ----- adversarial examples -----------------------------------------------------------------------
+// ----- adversarial examples ----------------------------------------------------------------------
 let attackTimer = null;
 function attack(newInput) {
   clearTimeout(attackTimer);
@@ -790,7 +798,7 @@ $("attack-eps").addEventListener("input", () => {
 });
 $("attack-method").addEventListener("change", () => attack());
 
-// ----- live training --------------------------------------------------------------------------------
+// ----- live training -----------------------------------------------------------------------------
 function startLive() {
   $("training-panel").classList.remove("hidden");
   $("training-state").textContent = "running";
@@ -840,7 +848,7 @@ function drawCurves() {
     `<text x="4" y="12" font-size="10">100%</text>`;
 }
 
-// ----- start ------------------------------------------------------------------------------------------
+// ----- start -------------------------------------------------------------------------------------
 (async function start() {
   try {
     await loadModel();
