@@ -153,3 +153,15 @@ def test_models_without_image_input(serve):
             status, body = client.error("/api/explain", json.dumps(
                 {"input_id": run["input_id"]}).encode())
             assert status == 400 and "integer input" in body["error"]
+
+
+def test_cached_inputs_are_bounded(explorer, monkeypatch):
+    from striate.explore import session
+
+    monkeypatch.setattr(session, "_CACHE_BYTES", 1)
+    explorer._inputs.clear()
+    ids = [explorer.run(png_url(digit_seven(60 + 10 * k)))["input_id"] for k in range(4)]
+    assert list(explorer._inputs) == ids[-2:]  # the newest two stay, whatever their size
+    monkeypatch.undo()
+    ids += [explorer.run(png_url(digit_seven(120 + 10 * k)))["input_id"] for k in range(6)]
+    assert list(explorer._inputs) == ids[-6:]

@@ -40,7 +40,8 @@ __all__ = ["Explorer", "small_input_shape"]
 
 MAX_PIXELS = 40_000_000  # refuse bigger images before decoding them (decompression bombs)
 MAX_MAP_CHANNELS = 512  # channels sent for one enlarged layer
-_CACHED_INPUTS = 6  # recent inputs whose activations are kept for the arithmetic panel
+_CACHED_INPUTS = 6  # recent inputs whose activations are kept for the arithmetic panel...
+_CACHE_BYTES = 512 * 2**20  # ...as long as they fit in this (the newest two always kept)
 
 
 # ----- small helpers ----------------------------------------------------------------------------
@@ -334,8 +335,14 @@ class Explorer:
         record = {"x": x}
         record["logits"], record["layers"] = self._forward(x)
         self._inputs[key] = record
-        while len(self._inputs) > _CACHED_INPUTS:
-            self._inputs.popitem(last=False)
+        arrays = {id(a): a.nbytes for r in self._inputs.values()
+                  for pair in r["layers"].values() for a in pair if a is not None}
+        total = sum(arrays.values())
+        while len(self._inputs) > 2 and (len(self._inputs) > _CACHED_INPUTS
+                                         or total > _CACHE_BYTES):
+            _, old = self._inputs.popitem(last=False)
+            total -= sum(arrays.pop(id(a), 0) for pair in old["layers"].values()
+                         for a in pair if a is not None)
         return key
 
     def _record(self, input_id: str) -> dict:
