@@ -155,13 +155,17 @@ def test_models_without_image_input(serve):
             assert status == 400 and "integer input" in body["error"]
 
 
-def test_cached_inputs_are_bounded(explorer, monkeypatch):
+def test_cached_inputs_are_bounded(explorer, monkeypatch, rng):
     from striate.explore import session
+
+    def store():
+        with explorer.lock:
+            return explorer._store(rng.standard_normal((1, 32, 32, 1)).astype(np.float32))
 
     monkeypatch.setattr(session, "_CACHE_BYTES", 1)
     explorer._inputs.clear()
-    ids = [explorer.run(png_url(digit_seven(60 + 10 * k)))["input_id"] for k in range(4)]
+    ids = [store() for _ in range(4)]
     assert list(explorer._inputs) == ids[-2:]  # the newest two stay, whatever their size
     monkeypatch.undo()
-    ids += [explorer.run(png_url(digit_seven(120 + 10 * k)))["input_id"] for k in range(6)]
+    ids += [store() for _ in range(8)]
     assert list(explorer._inputs) == ids[-6:]
