@@ -137,7 +137,9 @@ function buildLayers() {
     card.dataset.key = layer.key;
     if (layer.sources.length > 1) card.classList.add("merge");
     const head = el("div", "head");
-    const name = layer.block ? `⊕ ${layer.key}` : layer.key.slice(group ? group.length + 1 : 0);
+    // a block's output: ⊕ where it sums or concatenates several layers
+    const name = layer.block ? `${layer.sources.length > 1 ? "⊕ " : ""}${layer.key}` :
+      layer.key.slice(group ? group.length + 1 : 0);
     head.appendChild(el("span", "key mono", name));
     head.appendChild(el("span", "type", layer.type));
     const facts = [`→ ${shape(layer.output_shape)}`, `${count(layer.params)} params`];
