@@ -18,6 +18,7 @@ from striate.data.images import prepare_digit, prepare_image
 PHOTOS = Path(__file__).parent / "data" / "photos"
 DIGITS = sorted(p for p in PHOTOS.iterdir() if p.name[0].isdigit())
 BLANKS = sorted(PHOTOS.glob("blank_*"))
+SEVEN = PHOTOS / "7_shaded_black_pen.jpg"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,7 @@ def striate_cli(*args):
 
 
 def test_the_photos_are_there():
-    assert sorted(p.name[0] for p in DIGITS) == list("0123456789")
+    assert {p.name[0] for p in DIGITS} == set("0123456789") and len(DIGITS) == 12
     assert len(BLANKS) == 2
 
 
@@ -57,10 +58,10 @@ def test_every_photo_is_read_right(main_job, tmp_path):
     assert "fully transparent" in predictions["blank_transparent.png"]["note"]
     assert "only 1x1 pixels" in predictions["one_pixel.png"]["note"]
     assert "blank" in predictions["white.png"]["note"]
-    text = striate_cli("predict", main_job / "best.safetensors", DIGITS[7], BLANKS[0])
+    text = striate_cli("predict", main_job / "best.safetensors", SEVEN, BLANKS[0])
     assert text.returncode == 0, text.stderr
     first, second = text.stdout.strip().splitlines()
-    assert first.startswith(f"{DIGITS[7]}: 7 (") and first.count("%") == 3
+    assert first.startswith(f"{SEVEN}: 7 (") and first.count("%") == 3
     assert second == f"{BLANKS[0]}: no digit found: the image is blank (nothing stands out " \
                      f"from its background)"
 
@@ -74,13 +75,13 @@ def test_an_unsure_prediction_says_so(tmp_path):
     for p in model.parameters():
         p.data[...] = 0
     path = striate.save(model, tmp_path / "unsure.safetensors")
-    result = striate_cli("predict", path, DIGITS[7], "--json", "--top-k", "2")
+    result = striate_cli("predict", path, SEVEN, "--json", "--top-k", "2")
     assert result.returncode == 0, result.stderr
     p = json.loads(result.stdout)["predictions"][0]
     assert p["found"] and p["unsure"], p
     assert p["note"] == "unsure: the top class has 10%, below 80%"
     assert [t["probability"] for t in p["top"]] == [0.1, 0.1]
-    text = striate_cli("predict", path, DIGITS[7])
+    text = striate_cli("predict", path, SEVEN)
     assert text.stdout.strip().endswith("[unsure: the top class has 10%, below 80%]")
 
 
@@ -103,6 +104,13 @@ def test_transparent_background_is_paper():
     np.testing.assert_array_equal(again.image, digit.image)
 
 
+def test_ruled_lines_and_the_desk_are_not_the_digit():
+    ruled = prepare_digit(PHOTOS / "2_ruled_paper.jpg")
+    assert ruled.box == (114, 318, 360, 435)  # the 2 alone, not the lines across the page
+    desk = prepare_digit(PHOTOS / "5_sheet_on_dark_desk.jpg")
+    assert desk.box == (156, 420, 388, 544)  # the 5 alone, not the sheet's edge
+
+
 def test_chalk_on_a_board_is_light_ink():
     assert prepare_digit(PHOTOS / "0_chalk_on_board.jpg").details["ink"] == \
         "light ink on a dark background"
@@ -118,3 +126,22 @@ def test_prepare_image_follows_the_checkpoint():
     assert prepared.found and prepared.image.shape == (16, 24, 3)
     # a square picture padded into a wide box: black bars left and right
     assert prepared.image[:, 0].max() == 0 and prepared.image[:, -1].max() == 0
+
+
+def test_mnist_digits_drawn_on_paper_are_read_as_well(main_job):
+    """The sample's 1,000 test digits as dark ink on grey paper at another size and shape:
+    through prepare_digit the main job reads them about as well as MNIST's own (97.7%)."""
+    import striate
+    from striate.data import load_sample
+    from striate.data.transforms import from_config
+    from striate.functional import softmax
+
+    model = striate.load(main_job / "best.safetensors")
+    model.eval()
+    prepare = from_config(model.checkpoint_metadata["preprocessing"])
+    x, y = load_sample("test")
+    pages = [np.asarray(Image.fromarray(255 - a).resize((96, 128)), np.float32) * 0.7 + 60
+             for a in x]
+    with striate.no_grad():
+        p = softmax(model(prepare(np.stack([prepare_digit(page).image for page in pages])))).data
+    assert (p.argmax(1) == y).mean() >= 0.95

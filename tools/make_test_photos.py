@@ -146,6 +146,28 @@ def main() -> None:
     page = paper(h, w, rng, tint=(200, 198, 190), grain=10.0, light=(0.85, 1.0), angle=200)
     photo(page, ink_layer(h, w, 9, (170, 60, 110, 200), 11), (90, 30, 130), rng) \
         .save(OUT / "9_purple_gel_grey_paper.jpg", quality=85)
+    # 2 in black pen on ruled paper: blue lines across the page, a red margin line
+    h, w = 480, 640
+    page = paper(h, w, rng, tint=(238, 238, 232), light=(0.8, 1.0), angle=40)
+    lines = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(lines)
+    for y in range(40, h, 48):
+        draw.line([(0, y), (w, y + 3)], fill=150, width=2)
+    margin = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(margin).line([(90, 0), (92, h)], fill=170, width=2)
+    page = np.asarray(photo(page, lines, (90, 120, 200), rng, blur=0.6), float)
+    page = np.asarray(photo(page, margin, (210, 60, 60), rng, blur=0.6), float)
+    photo(page, ink_layer(h, w, 2, (300, 110, 150, 250), 12), (20, 20, 25), rng) \
+        .save(OUT / "2_ruled_paper.jpg", quality=85)
+    # 5 in blue pen on a sheet that does not fill the photo: a dark desk on two sides
+    h, w = 600, 800
+    desk = paper(h, w, rng, tint=(70, 55, 45), grain=8.0, light=(0.7, 1.0), vignette=0.2)
+    sheet = paper(h, w, rng, light=(0.85, 1.0), angle=70)
+    y, x = np.mgrid[0:h, 0:w]
+    on_sheet = (x > 130 + 0.08 * y) & (y < 520)  # a slightly rotated sheet edge
+    page = np.where(on_sheet[..., None], sheet, desk)
+    photo(page, ink_layer(h, w, 5, (400, 150, 170, 240), 13), (25, 40, 150), rng) \
+        .save(OUT / "5_sheet_on_dark_desk.jpg", quality=85)
     # pictures without a digit: a shaded blank page, and a fully transparent image
     h, w = 480, 640
     photo(paper(h, w, rng, light=(0.69, 1.0), angle=0), Image.new("L", (w, h), 0), (0, 0, 0),

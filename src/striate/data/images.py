@@ -16,8 +16,10 @@ Finding a digit on a photo (`prepare_digit`), in MNIST's convention:
    and removes any stroke narrower than the window; the ink is the largest difference to the
    background over the channels, so a blue or red pen counts as much as a black one. Dark ink
    on light paper or light chalk on a dark board is chosen by which difference is stronger;
-3. Otsu's threshold on the ink separates strokes from paper texture; marks smaller than 5% of
-   the largest one (specks, dust) are dropped;
+3. Otsu's threshold on the ink separates strokes from paper texture; lines that cross 90% of
+   the picture (ruled or squared paper) are removed, marks smaller than 5% of the largest one
+   (specks, dust) are dropped, and so are marks that touch the picture's edge and span half of
+   it (the paper's edge, the desk, a shadow) when other marks remain;
 4. the ink's bounding box is scaled so that its longer side fills a 20x20 box (20/28 of the
    output's shorter side), strokes thinner than MNIST's (about 2.5 px in the 20x20 box) are
    thickened first, and the digit is placed so that its centre of mass is at the centre of the
@@ -141,16 +143,45 @@ def _reduce(a: np.ndarray, factor: int) -> np.ndarray:
     return a.reshape(h // factor, factor, w // factor, factor, *a.shape[2:]).mean(axis=(1, 3))
 
 
-def _rank_filter(a: np.ndarray, size: int, reduce) -> np.ndarray:
-    """Max or min (reduce) of (H, W[, C]) over size x size windows, edges repeated: separable."""
+def _rank_filter(a: np.ndarray, size: int, reduce, axes=(0, 1)) -> np.ndarray:
+    """Max or min (reduce) of (H, W[, C]) over windows of `size` along each of `axes` (a
+    size x size square by default), edges repeated: separable."""
     r = size // 2
-    for axis in (0, 1):
+    for axis in axes:
         pad = [(0, 0)] * a.ndim
-        pad[axis] = (r, r)
+        pad[axis] = (r, size - 1 - r)
         windows = np.lib.stride_tricks.sliding_window_view(np.pad(a, pad, mode="edge"), size,
                                                            axis=axis)
         a = reduce(windows, axis=-1)
     return a
+
+
+def _long_lines(marks: np.ndarray, span: float = 0.9) -> np.ndarray:
+    """The pixels of `marks` (H, W) on horizontal or vertical lines that cross at least `span`
+    of the picture (ruled or squared paper, a page edge): no digit stroke is that long. A line
+    may wander by two pixels (a slightly tilted page)."""
+    lines = np.zeros_like(marks)
+    for axis, across in ((1, 0), (0, 1)):
+        length = int(span * marks.shape[axis])
+        if length < 8:
+            continue
+        band = _rank_filter(marks.astype(np.uint8), 5, np.max, axes=(across,))
+        runs = _rank_filter(band, length, np.min, axes=(axis,))
+        lines |= _rank_filter(runs, length, np.max, axes=(axis,)).astype(bool)
+    return lines & marks
+
+
+def _edge_marks(labels: np.ndarray, keep: np.ndarray) -> list[int]:
+    """The labels in `keep` that touch the picture's edge and span more than half of it (the
+    paper's edge, the desk, a shadow)."""
+    h, w = labels.shape
+    found = []
+    for label in keep:
+        rows, cols = np.nonzero(labels == label)
+        edge = rows.min() == 0 or cols.min() == 0 or rows.max() == h - 1 or cols.max() == w - 1
+        if edge and (np.ptp(rows) + 1 > h / 2 or np.ptp(cols) + 1 > w / 2):
+            found.append(int(label))
+    return found
 
 
 def _box_blur(a: np.ndarray, size: int) -> np.ndarray:
@@ -280,12 +311,23 @@ def prepare_digit(picture, size: tuple[int, int] = (28, 28)) -> PreparedImage:
         return _no_digit(size, "the image is blank (nothing stands out from its background)",
                          contrast=contrast)
     threshold = max(otsu_threshold(ink), 0.25 * contrast, _MIN_CONTRAST / 2)
-    labels = _components(ink > threshold)
+    marks = ink > threshold
+    lines = _long_lines(marks)
+    if lines.any():
+        ink, marks = np.where(lines, 0, ink), marks & ~lines
+    if not marks.any():
+        return _no_digit(size, "only lines cross the image (ruled paper, a page edge)")
+    labels = _components(marks)
     ids, counts = np.unique(labels[labels > 0], return_counts=True)
     mass = np.bincount(labels.ravel(), weights=ink.ravel())[ids]
     keep = ids[(mass >= 0.05 * mass.max()) & (counts >= 2)]
     if keep.size == 0:
         keep = ids[[int(np.argmax(mass))]]
+    edges = _edge_marks(labels, keep)
+    if 0 < len(edges) < keep.size:  # the marks inside the picture are the digit
+        keep = np.setdiff1d(keep, edges)
+        mass_kept = np.bincount(labels.ravel(), weights=ink.ravel())[keep]
+        keep = keep[mass_kept >= 0.05 * mass_kept.max()]
     mask = np.isin(labels, keep)
     if mask.mean() > 0.6:
         return _no_digit(size, "marks cover most of the image; crop it to the digit")
