@@ -231,3 +231,22 @@ def test_a_folder_of_mixed_sizes_with_image_size_and_channels(capsys, tmp_path):
     Image.new("RGB", (90, 20), (200, 30, 30)).save(tmp_path / "wide.png")
     assert main(["predict", str(out / "best.safetensors"), str(tmp_path / "wide.png")]) == 0
     assert capsys.readouterr().out.count("%") >= 2
+
+
+def test_evaluate_prepares_digits_from_elsewhere(capsys, run_dir, tmp_path):
+    from PIL import Image
+
+    x, y = load_sample("test")
+    # 64x64 dark digits on light paper, as another source stores them
+    pages = np.stack([255 - np.asarray(Image.fromarray(a).resize((64, 64)), np.uint8)
+                      for a in x[:100]])
+    npz = tmp_path / "pages.npz"
+    np.savez(npz, images=pages, labels=y[:100])
+    code, _, last = run_main(capsys, "evaluate", run_dir / "best.safetensors", "--data", npz)
+    assert code == 2 and last.endswith("images are 64x64x1 but the model was trained on 28x28x1 "
+                                       "images; pass --prepare to prepare each one as `striate "
+                                       "predict` does")
+    assert main(["evaluate", str(run_dir / "best.safetensors"), "--data", str(npz),
+                 "--prepare", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["count"] == 100 and report["accuracy"] >= 0.5  # a 1-epoch model

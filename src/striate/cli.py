@@ -606,6 +606,10 @@ def _add_evaluate(subparsers) -> None:
     p.add_argument("--data-dir", default=None,
                    help="where the checkpoint's MNIST/CIFAR-10 files are now (default: the "
                         "folder recorded at training time)")
+    p.add_argument("--prepare", action="store_true",
+                   help="prepare each --data image as `striate predict` does (for digit "
+                        "models: find the digit, 20x20 box, centre of mass) instead of requiring "
+                        "the training images' size; for photos or digits from elsewhere")
     p.add_argument("--batch-size", type=positive_int, default=500,
                    help="examples per batch (default: %(default)s)")
     p.add_argument("--json", action="store_true",
@@ -622,7 +626,8 @@ def _check_images(images: np.ndarray, metadata: dict, source: str) -> None:
     if expected is not None and list(_image_shape(images)) != list(expected):
         h, w, c = _image_shape(images)
         raise UserError(f"{source}: images are {h}x{w}x{c} but the model was trained on "
-                        f"{'x'.join(map(str, expected))} images")
+                        f"{'x'.join(map(str, expected))} images; pass --prepare to prepare "
+                        f"each one as `striate predict` does")
 
 
 def run_evaluate(args) -> int:
@@ -646,6 +651,10 @@ def _evaluate(args, job) -> int:
     if args.data:
         images, labels = read_npz(args.data)
         source = f"--data '{args.data}'"
+        if args.prepare:
+            from .data.images import prepare_image
+
+            images = np.stack([prepare_image(image, metadata).image for image in images])
     else:
         images, labels = load_test_part(metadata.get("dataset") or {}, args.data_dir)
         source = f"the test part of {metadata['dataset'].get('name')}"

@@ -6,7 +6,7 @@ from . import transforms
 from .catalog import Dataset, load_dataset, load_test_part, read_npz
 from .cifar import CIFAR10_CLASSES, load_cifar10, read_cifar_batch, read_cifar_bin, read_cifar_meta
 from .folder import load_image, load_image_folder
-from .images import mnist_style
+from .images import mnist_style, prepare_image
 from .loader import DataLoader
 from .mnist import (
     MNIST_MD5,
@@ -35,6 +35,7 @@ __all__ = [
     "load_sample",
     "load_test_part",
     "mnist_style",
+    "prepare_image",
     "read_cifar_batch",
     "read_cifar_bin",
     "read_cifar_meta",
