@@ -27,7 +27,9 @@ typedef double vf64 __attribute__((vector_size(32)));
 typedef int32_t vi32 __attribute__((vector_size(32)));
 typedef int64_t vi64 __attribute__((vector_size(32)));
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* STRIATE_PLAIN builds the plain path only, as on machines other than x86-64 (a check that it
+ * compiles and passes without the AVX2 variants). */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(STRIATE_PLAIN)
 #define STRIATE_X86 1
 #else
 #define STRIATE_X86 0
