@@ -77,3 +77,23 @@ def test_train_command_serves_the_page(tmp_path, capsys):
     assert code == 0
     err = capsys.readouterr().err
     assert re.search(r"live training at http://127\.0\.0\.1:\d+/", err)
+
+
+def test_a_model_of_ones_own(rng):
+    """A model built in Python (no registry config) is copied for the page."""
+    nn.init.set_seed(1)
+    model = nn.Sequential(nn.Conv2D(3, 3), nn.ReLU(), nn.Flatten(), nn.Dense(4)).build((8, 8, 1))
+    x = rng.standard_normal((24, 8, 8, 1)).astype(np.float32)
+    y = rng.integers(0, 4, 24)
+    live = LiveExplore({"input_shape": [8, 8, 1]}, stream=io.StringIO())
+    try:
+        fit(model, optim.SGD(model.parameters(), lr=0.1),
+            data.DataLoader(x, y, 8, shuffle=True, seed=0), epochs=1, callbacks=[live],
+            progress=False)
+        kinds = [e["type"] for e in _events(live.url)]
+        assert kinds == ["begin", "batch", "batch", "batch", "epoch", "end"]
+        assert live.server.explorer.model is not model
+        np.testing.assert_array_equal(live.server.explorer.model[0].weight.data,
+                                      model[0].weight.data)
+    finally:
+        live.close()

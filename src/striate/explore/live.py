@@ -45,14 +45,16 @@ class _Labelled:
 
 
 def _copy(model):
-    """A second model of the same config with the same weights (for the page to use)."""
+    """A second model with the same weights, for the page to use: rebuilt from its registry
+    config (a zoo model), else a deep copy."""
+    import copy
+
     from .. import models
 
     config = dict(getattr(model, "config", None) or {})
-    if "name" not in config:
-        raise ValueError("live explore: the model has no registry config to copy it from")
-    copy = models.create(config.pop("name"), **config)
-    return copy
+    if config.get("name") in models.names():
+        return models.create(config.pop("name"), **config)
+    return copy.deepcopy(model)
 
 
 class LiveExplore:
@@ -79,17 +81,24 @@ class LiveExplore:
         return None if self.server is None else self.server.url
 
     def on_train_begin(self, state) -> None:
-        shape = self.metadata.get("input_shape") or state.model.default_input_shape
+        shape = self.metadata.get("input_shape") or \
+            getattr(state.model, "input_shape", None) or \
+            getattr(state.model, "default_input_shape", None)
+        if shape is None:
+            raise ValueError("LiveExplore: give metadata={'input_shape': (H, W, C)}; the model "
+                             "has no default_input_shape")
         copy = _copy(state.model)
         copy.build(tuple(shape))
         copy.load_state_dict(state.model.state_dict())
-        explorer = Explorer(copy, self.metadata, tuple(shape),
-                            title=f"{copy.config.get('name')} (training)")
+        name = (getattr(copy, "config", None) or {}).get("name", type(copy).__name__)
+        explorer = Explorer(copy, self.metadata, tuple(shape), title=f"{name} (training)")
         if self.server is None:
             self.server = ExploreServer(explorer, self.host, self.port, self.events)
             self.server.start()
             print(f"striate explore: live training at {self.server.url}", file=self.stream,
                   flush=True)
+        else:  # fit called again with the same callback
+            self.server.explorer = explorer
         state.train_loader = _Labelled(state.train_loader, self)
         self._batches = len(state.train_loader)
         self._epoch = state.epoch
