@@ -24,6 +24,18 @@ def test_bad_model_refused_in_one_sentence(tmp_path, capsys, make, message):
     assert err.startswith("striate explore: ") and message in err and "Traceback" not in err
 
 
+def test_input_shape_only_for_model_names(tmp_path, capsys):
+    import striate
+    from striate import models
+
+    path = striate.save(models.create("lenet5_modern").build((28, 28, 1)),
+                        tmp_path / "m.safetensors")
+    assert cli.main(["explore", str(path), "--input-shape", "32,32,1"]) == 2
+    assert "--input-shape is for a model name" in capsys.readouterr().err
+    assert cli.main(["explore", "lenet5_modern", "--input-shape", "3,3"]) == 2
+    assert "cannot take input shape" in capsys.readouterr().err
+
+
 def test_bad_port_refused(capsys):
     assert cli.main(["explore", "lenet5_modern", "--port", "70000"]) == 2
     assert "--port must be in 0..65535" in capsys.readouterr().err

@@ -53,6 +53,10 @@ def make_explorer(source: str, input_shape=None, seed: int = 0):
     if _is_checkpoint(source):
         from ..train.checkpoint import read_checkpoint
 
+        if input_shape is not None:
+            raise UserError("--input-shape is for a model name; a checkpoint records the input "
+                            "shape it was trained at")
+
         try:
             checkpoint = read_checkpoint(source)
             model = checkpoint.build_model()
