@@ -115,7 +115,9 @@ async function loadModel() {
   buildLayers();
   fillClassSelect();
   if (!model.is_image) {
-    $("draw-area").classList.add("hidden");
+    for (const part of ["draw-area", "samples", "upload-row", "seen"]) {
+      $(part).classList.add("hidden");
+    }
     $("no-image").classList.remove("hidden");
     $("no-image").textContent = `This model's input (${shape(model.input_shape)}) is not an ` +
       "image: a seeded random input is shown.";
