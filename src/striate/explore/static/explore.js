@@ -757,7 +757,11 @@ function attack(newInput) {
   attackTimer = setTimeout(() => runAttack(newInput), 120);
 }
 async function runAttack() {
-  if (!S.inputId || !S.model.is_image || !S.model.num_classes) return;
+  if (!S.inputId) return;
+  if (!S.model.is_image || !S.model.num_classes) {
+    $("attack-note").textContent = "adversarial images need a model that classifies images";
+    return;
+  }
   const eps = Number($("attack-eps").value);
   const method = $("attack-method").value;
   const key = `${S.inputId} ${method}`;
