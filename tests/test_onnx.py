@@ -7,8 +7,8 @@ import pytest
 
 from striate import functional as F
 from striate import models, nn, no_grad
+from striate.functional import concatenate
 from striate.onnx_export import export_onnx
-from striate.tensor import concatenate
 
 
 def _check(model, input_shape, rng, tmp_path, batch=3, rtol=1e-5, x=None):
@@ -118,7 +118,8 @@ def test_conv_layers_padding_forms_and_norms(rng, tmp_path):
         nn.Conv2D(6, 3, strides=2, padding="same", activation="relu"),
         nn.BatchNorm(),
         nn.DepthwiseConv2D(3, padding=((1, 0), (2, 1)), depth_multiplier=2),
-        nn.BatchNorm(relu=True),  # BatchNormalization, then Relu
+        nn.BatchNorm(),  # BatchNormalization, then Relu
+        nn.ReLU(),
         nn.Conv2D(4, (3, 2), dilation_rate=2, padding="full", groups=2, flip=True),
         nn.LocalResponseNorm(3, alpha=1e-2, beta=0.75, k=2.0),
         nn.MaxPool2D(3, strides=2, padding="same"),

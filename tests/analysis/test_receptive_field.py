@@ -4,7 +4,7 @@ global pooling."""
 import pytest
 
 from striate import analysis, arith, models, nn
-from striate.tensor import concatenate
+from striate.functional import concatenate
 
 
 def test_stack_equals_arith_receptive_fields():
