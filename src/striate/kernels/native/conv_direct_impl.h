@@ -26,6 +26,7 @@ typedef struct {
     T *y;             /* output of one image (Ho, Wo, cout) */
     idx Wo, kH, kW, sH, sW, dH;
     const idx *off;   /* offset in xp of tap (v, c) of a kernel row: v*dW*cin + c */
+    const idx *off_all; /* offset in xp of tap (u, v, c): u*dH*Wb*cin + v*dW*cin + c */
     int relu;
 } FN(fwd_args);
 
@@ -36,7 +37,8 @@ typedef struct {
 #define STOREV(dst, src) memcpy((dst), &(src), sizeof(src))
 
 #define FWD_BLOCK(JB, NV)                                                                      \
-    ATTR static void FN(fwd_block_##JB##_##NV)(const FN(fwd_args) *a, idx i, idx j0, idx kb)   \
+    ATTR static void FN(fwd_block_##JB##_##NV)(const FN(fwd_args) *a, idx i, idx j0, idx kb,   \
+                                               int all_live)                                   \
     {                                                                                          \
         V acc[JB][NV];                                                                         \
         for (int q = 0; q < NV; q++) {                                                         \
@@ -46,14 +48,17 @@ typedef struct {
                 acc[jj][q] = bv;                                                               \
         }                                                                                      \
         const idx xstep = a->sW * a->cin, ntap = a->kW * a->cin;                               \
-        for (idx u = 0; u < a->kH; u++) {                                                      \
+        /* every row of the window live: one loop over all kH*kW*C taps */                    \
+        const idx rows = all_live ? 1 : a->kH, taps = all_live ? a->kH * ntap : ntap;          \
+        const idx *off = all_live ? a->off_all : a->off;                                       \
+        for (idx u = 0; u < rows; u++) {                                                       \
             const idx row = i * a->sH + u * a->dH;                                             \
             if (!a->live[row])                                                                 \
                 continue; /* a row of zeros adds nothing (a table: no division here) */        \
             const T *xr = a->xp + (row * a->Wb + j0 * a->sW) * a->cin;                         \
             const T *wr = a->wp + u * ntap * a->Kp + kb;                                       \
-            for (idx t = 0; t < ntap; t++, wr += a->Kp) {                                      \
-                const T *xe = xr + a->off[t];                                                  \
+            for (idx t = 0; t < taps; t++, wr += a->Kp) {                                      \
+                const T *xe = xr + off[t];                                                     \
                 V wv[NV];                                                                      \
                 for (int q = 0; q < NV; q++)                                                   \
                     LOADV(wv[q], wr + q * L);                                                  \
@@ -133,30 +138,33 @@ FWD_BLOCK(2, 2)
 ATTR static void FN(fwd_image)(const FN(fwd_args) *a, idx Ho)
 {
     for (idx i = 0; i < Ho; i++) {
+        int live = 1;
+        for (idx u = 0; u < a->kH; u++)
+            live &= a->live[i * a->sH + u * a->dH];
         idx kb = 0;
         for (; a->Kp - kb >= 2 * L; kb += 2 * L) {
             idx j0 = 0;
             for (; a->Wo - j0 >= 6; j0 += 6)
-                FN(fwd_block_6_2)(a, i, j0, kb);
+                FN(fwd_block_6_2)(a, i, j0, kb, live);
             const idx rest = a->Wo - j0;
             if (rest > 4)
-                FN(fwd_block_6_2)(a, i, j0, kb);
+                FN(fwd_block_6_2)(a, i, j0, kb, live);
             else if (rest > 2)
-                FN(fwd_block_4_2)(a, i, j0, kb);
+                FN(fwd_block_4_2)(a, i, j0, kb, live);
             else if (rest > 0)
-                FN(fwd_block_2_2)(a, i, j0, kb);
+                FN(fwd_block_2_2)(a, i, j0, kb, live);
         }
         if (kb < a->Kp) {
             idx j0 = 0;
             for (; a->Wo - j0 >= 12; j0 += 12)
-                FN(fwd_block_12_1)(a, i, j0, kb);
+                FN(fwd_block_12_1)(a, i, j0, kb, live);
             const idx rest = a->Wo - j0;
             if (rest > 8)
-                FN(fwd_block_12_1)(a, i, j0, kb);
+                FN(fwd_block_12_1)(a, i, j0, kb, live);
             else if (rest > 4)
-                FN(fwd_block_8_1)(a, i, j0, kb);
+                FN(fwd_block_8_1)(a, i, j0, kb, live);
             else if (rest > 0)
-                FN(fwd_block_4_1)(a, i, j0, kb);
+                FN(fwd_block_4_1)(a, i, j0, kb, live);
         }
     }
 }
@@ -179,7 +187,7 @@ ATTR static int FN(conv2d_forward)(const void *xv, const void *wv, const void *b
     const idx Wb = FN(buffer_width)(g->pW0 + g->W + g->pW1, g->Wo, g->sW, g->kW, g->dW);
     T *wp = calloc((size_t)(ntap * Kp + Kp), sizeof(T));
     T *xp = calloc((size_t)(Hb * Wb * C), sizeof(T));
-    idx *off = malloc(sizeof(idx) * (size_t)(g->kW * C));
+    idx *off = malloc(sizeof(idx) * (size_t)((g->kH + 1) * g->kW * C));
     unsigned char *live = malloc((size_t)Hb);
     if (!wp || !xp || !off || !live) {
         free(wp);
@@ -195,11 +203,15 @@ ATTR static int FN(conv2d_forward)(const void *xv, const void *wv, const void *b
         memcpy(wp + t * Kp, w + t * K, sizeof(T) * (size_t)K);
     if (b)
         memcpy(bp, b, sizeof(T) * (size_t)K);
-    for (idx v = 0; v < g->kW; v++)
-        for (idx c = 0; c < C; c++)
-            off[v * C + c] = v * g->dW * C + c;
+    idx *off_all = off + g->kW * C;
+    for (idx u = 0; u < g->kH; u++)
+        for (idx v = 0; v < g->kW; v++)
+            for (idx c = 0; c < C; c++) {
+                off[v * C + c] = v * g->dW * C + c;
+                off_all[(u * g->kW + v) * C + c] = (u * g->dH * Wb + v * g->dW) * C + c;
+            }
     FN(fwd_args) a = {xp, Wb, C, live, wp, bp, Kp, K, NULL,
-                      g->Wo, g->kH, g->kW, g->sH, g->sW, g->dH, off, relu};
+                      g->Wo, g->kH, g->kW, g->sH, g->sW, g->dH, off, off_all, relu};
     const idx row = g->W * C;
     for (idx n = n0; n < n1; n++) {
         const T *xn = x + n * g->H * row;
@@ -293,8 +305,9 @@ ATTR static void FN(routed_padded)(T *restrict gp, idx Kp, const T *restrict dy,
 {
     const V zero = {0};
     const idx total = P * K;
-    for (idx p = 0; p < P; p++)
-        for (idx kb = 0; kb < Kp; kb += L) {
+    for (idx kb = 0; kb < Kp; kb += L) {
+        V sum = zero; /* db's share in a register: no chain through memory per position */
+        for (idx p = 0; p < P; p++) {
             const idx at = p * K + kb;
             V g;
             if (at + L <= total) {
@@ -309,11 +322,13 @@ ATTR static void FN(routed_padded)(T *restrict gp, idx Kp, const T *restrict dy,
                     g[e] = kb + e < K && (!y || y[at + e] > 0) ? dy[at + e] : 0;
             }
             STOREV(gp + p * Kp + kb, g);
-            V d;
-            LOADV(d, db + kb);
-            d += g;
-            STOREV(db + kb, d);
+            sum += g;
         }
+        V d;
+        LOADV(d, db + kb);
+        d += sum;
+        STOREV(db + kb, d);
+    }
 }
 
 ATTR static int FN(conv2d_backward)(const void *xv, const void *wv, const void *dyv,
@@ -333,7 +348,7 @@ ATTR static int FN(conv2d_backward)(const void *xv, const void *wv, const void *
     T *xp = calloc(nb * (size_t)(Hb * Wb * C), sizeof(T));
     T *gp = calloc(nb * (size_t)(Ho * Wo * Kp), sizeof(T));
     T *dwp = calloc(nb * (size_t)((ntap + 12) * Kp + Kp), sizeof(T)); /* the sums, then db */
-    idx *off = malloc(sizeof(idx) * (size_t)(ntap + 12 + kW * K));
+    idx *off = malloc(sizeof(idx) * (size_t)(ntap + 12 + (kH + 1) * kW * K));
     T *gz = calloc(nd * (size_t)(Hz * Wz * K), sizeof(T));
     T *wt = calloc(nd * (size_t)(kH * kW * K * Cp + Cp), sizeof(T));
     unsigned char *live = malloc((size_t)Hz);
@@ -361,8 +376,9 @@ ATTR static int FN(conv2d_backward)(const void *xv, const void *wv, const void *
     /* dx = forward convolution of gz with wt[u', v', k, c] = w[kH-1-u', kW-1-v', c, k] */
     for (idx r = 0; r < Hz; r++) /* rows of gz that hold a row of g */
         live[r] = r >= P0 && (r - P0) % g->sH == 0 && (r - P0) / g->sH < Ho;
+    idx *offz_all = offz + kW * K;
     FN(fwd_args) f = {gz, Wz, K, live, wt, wt + kH * kW * K * Cp, Cp, C, NULL,
-                      g->W, kH, kW, 1, 1, g->dH, offz, 0};
+                      g->W, kH, kW, 1, 1, g->dH, offz, offz_all, 0};
     if (nd) {
         for (idx u = 0; u < kH; u++)
             for (idx v = 0; v < kW; v++)
@@ -370,9 +386,12 @@ ATTR static int FN(conv2d_backward)(const void *xv, const void *wv, const void *
                     for (idx c = 0; c < C; c++)
                         wt[((u * kW + v) * K + k) * Cp + c] =
                             w[(((kH - 1 - u) * kW + (kW - 1 - v)) * C + c) * K + k];
-        for (idx v = 0; v < kW; v++)
-            for (idx k = 0; k < K; k++)
-                offz[v * K + k] = v * g->dW * K + k;
+        for (idx u = 0; u < kH; u++)
+            for (idx v = 0; v < kW; v++)
+                for (idx k = 0; k < K; k++) {
+                    offz[v * K + k] = v * g->dW * K + k;
+                    offz_all[(u * kW + v) * K + k] = (u * g->dH * Wz + v * g->dW) * K + k;
+                }
     }
     const idx row = g->W * C;
     for (idx n = n0; n < n1; n++) {
