@@ -82,7 +82,7 @@ def test_no_import_cycles():
 def test_every_module_imports_alone():
     """One fresh interpreter per module (a cycle would show as an ImportError here)."""
     failures = []
-    for name in MODULES:
+    for name in (n for n in MODULES if not n.endswith("__main__")):  # that one runs the CLI
         run = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True,
                              text=True, timeout=120)
         if run.returncode:
