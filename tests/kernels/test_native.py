@@ -189,6 +189,40 @@ def test_conv2d_writes_into_out(rng):
     np.testing.assert_array_equal(out, native.conv2d(x, w, b))
 
 
+def test_outputs_written_into_out_arrays(rng):
+    x = rng.standard_normal((2, 8, 8, 3)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 3, 5)).astype(np.float32)
+    dy = rng.standard_normal((2, 6, 6, 5)).astype(np.float32)
+    dx_out = np.empty_like(x)
+    dx, _, _ = native.conv2d_backward(dy, x, w, dx_out=dx_out)
+    assert dx is dx_out
+    np.testing.assert_array_equal(dx, native.conv2d_backward(dy, x, w)[0])
+    y_out, arg_out = np.empty((2, 4, 4, 3), np.float32), np.empty((2, 4, 4, 3), np.int32)
+    y, arg = native.max_pool2d(x, 2, out=y_out, argmax_out=arg_out)
+    assert y is y_out and arg is arg_out
+    np.testing.assert_array_equal(y, native.max_pool2d(x, 2)[0])
+    a = native.avg_pool2d(x, 2, out=np.empty((2, 4, 4, 3), np.float32))
+    np.testing.assert_array_equal(a, native.avg_pool2d(x, 2))
+    back = native.avg_pool2d_backward(a, x.shape, 2, out=np.empty_like(x))
+    np.testing.assert_array_equal(back, native.avg_pool2d_backward(a, x.shape, 2))
+    with pytest.raises(ValueError, match="argmax_out overlaps"):
+        native.max_pool2d(x, 2, out=y_out, argmax_out=y_out.view(np.int32))
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_batch_norm_backward_in_place_over_dy(rng, isa, relu):
+    x = rng.standard_normal((3, 5, 5, 7))
+    y, mean, _, inv_std = native.batch_norm_train(x, relu=relu)
+    dy = rng.standard_normal(x.shape)
+    expected = native.batch_norm_backward(dy, x, mean, inv_std, y=y if relu else None,
+                                          need_dresidual=True)
+    grads = native.batch_norm_backward(dy, x, mean, inv_std, y=y if relu else None,
+                                       need_dresidual=True, dx_out=dy)
+    assert grads[0] is dy
+    for ours, theirs in zip(grads, expected, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
 def test_conv2d_relu_keeps_nan(isa):
     x = np.ones((1, 3, 3, 1), np.float32)
     x[0, 1, 1, 0] = np.nan

@@ -208,7 +208,7 @@ def _forward(op, depthwise, x, w, b, stride, padding, dilation, relu, out):
 
 
 def _backward(op, depthwise, dy, x, w, stride, padding, dilation, y, need_dx, need_dw,
-              need_db):
+              need_db, dx_out=None):
     _need()
     x = _array(op, "x", x, ndim=4)
     w = _array(op, "w", w, x.dtype, ndim=4)
@@ -217,7 +217,7 @@ def _backward(op, depthwise, dy, x, w, stride, padding, dilation, y, need_dx, ne
     _shape(op, "dy", _array(op, "dy", dy, x.dtype), (n, geo[7], geo[8], k))
     if y is not None:
         _shape(op, "y", _array(op, "y", y, x.dtype), dy.shape)
-    dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+    dx = _output(op, "dx_out", dx_out, x.shape, x.dtype, (x, w, dy, y)) if need_dx else None
     dt = _DTYPES[x.dtype]
     kernel = _native.depthwise_backward if depthwise else _native.conv2d_backward
     work = dy.size * geo[4] * geo[5] * (1 if depthwise else geo[3])
@@ -256,7 +256,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride=1, 
 
 def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, padding=0,
                     dilation=1, y: np.ndarray | None = None, need_dx: bool = True,
-                    need_dw: bool = True, need_db: bool = True):
+                    need_dw: bool = True, need_db: bool = True,
+                    dx_out: np.ndarray | None = None):
     """Gradients of `conv2d`: `striate.reference.conv.conv_dx`, `conv_dw`, `conv_db` of
     g = dy, or of g = dy * (y > 0) when y (the output of `conv2d(..., relu=True)`) is given.
 
@@ -266,10 +267,10 @@ def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, padd
     db[k] = sum_{n,i,j} g[n, i, j, k]
 
     dy, y: (N, H_out, W_out, K); x: (N, H, W, C); w: (kH, kW, C, K).
-    Returns (dx, dw, db), None for each one not asked for.
+    Returns (dx, dw, db), None for each one not asked for; dx written into dx_out when given.
     """
     return _backward("native.conv2d_backward", False, dy, x, w, stride, padding, dilation, y,
-                     need_dx, need_dw, need_db)
+                     need_dx, need_dw, need_db, dx_out)
 
 
 def depthwise_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride=1,
@@ -288,7 +289,8 @@ def depthwise_conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, 
 
 def depthwise_conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, padding=0,
                               dilation=1, y: np.ndarray | None = None, need_dx: bool = True,
-                              need_dw: bool = True, need_db: bool = True):
+                              need_dw: bool = True, need_db: bool = True,
+                              dx_out: np.ndarray | None = None):
     """Gradients of `depthwise_conv2d` (of g = dy * (y > 0) when y is given, else dy):
 
     dx[n, p, q, c] = sum_{i,j,u,v: i*sH + u*dH = p + pH0, j*sW + v*dW = q + pW0}
@@ -296,10 +298,10 @@ def depthwise_conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stri
     dw[u, v, 0, c] = sum_{n,i,j} g[n, i, j, c] xp[n, i*sH + u*dH, j*sW + v*dW, c]
     db[c] = sum_{n,i,j} g[n, i, j, c]
 
-    Returns (dx, dw, db), None for each one not asked for.
+    Returns (dx, dw, db), None for each one not asked for; dx written into dx_out when given.
     """
     return _backward("native.depthwise_conv2d_backward", True, dy, x, w, stride, padding,
-                     dilation, y, need_dx, need_dw, need_db)
+                     dilation, y, need_dx, need_dw, need_db, dx_out)
 
 
 # ===== pooling =================================================================================
@@ -319,7 +321,8 @@ def _pool_geometry(op, x_shape, size, stride, padding):
     return (n, h, w, c, kh, kw, ho, wo, sh, sw, ph0, pw0)
 
 
-def max_pool2d(x: np.ndarray, size, stride=None, padding=0):
+def max_pool2d(x: np.ndarray, size, stride=None, padding=0, out: np.ndarray | None = None,
+               argmax_out: np.ndarray | None = None):
     """Max pooling, computing `striate.reference.pool.max_pool`: padding never wins.
 
     y[n, i, j, c] = max_{u<kH, v<kW} xp[n, i*sH + u, j*sW + v, c]   (xp: x padded with -inf)
@@ -327,13 +330,26 @@ def max_pool2d(x: np.ndarray, size, stride=None, padding=0):
     x: (N, H, W, C); stride defaults to size. Returns (y, argmax): y (N, H_out, W_out, C),
     H_out = floor((H + pH0 + pH1 - kH) / sH) + 1, and argmax (int32, like y) the window-order
     index u*kW + v of each window's first maximum (a NaN takes over and propagates).
+    out, argmax_out: arrays to write y and argmax into, instead of new ones.
     """
     op = "native.max_pool2d"
     _need()
     x = _array(op, "x", x, ndim=4)
     geo = _pool_geometry(op, x.shape, size, stride, padding)
     shape = (geo[0], geo[6], geo[7], geo[3])
-    y, arg = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=np.int32)
+    y = _output(op, "out", out, shape, x.dtype, (x,))
+    if argmax_out is None:
+        arg = np.empty(shape, dtype=np.int32)
+    else:
+        if not isinstance(argmax_out, np.ndarray) or argmax_out.dtype != np.int32:
+            raise TypeError(f"{op}: argmax_out must be an int32 ndarray")
+        _shape(op, "argmax_out", argmax_out, shape)
+        if (not argmax_out.flags.c_contiguous or not argmax_out.flags.aligned
+                or not argmax_out.flags.writeable):
+            raise ValueError(f"{op}: argmax_out must be C-contiguous, aligned and writable")
+        if np.may_share_memory(argmax_out, x) or np.may_share_memory(argmax_out, y):
+            raise ValueError(f"{op}: argmax_out overlaps x or out; pass a separate array")
+        arg = argmax_out
     dt = _DTYPES[x.dtype]
     _run(lambda rows: _native.max_pool_forward(dt, x, y, arg, geo, rows.start, rows.stop),
          geo[0], x.size + 2 * y.size)
@@ -361,20 +377,21 @@ def max_pool2d_backward(dy: np.ndarray, argmax: np.ndarray, x_shape, size, strid
     return dx
 
 
-def avg_pool2d(x: np.ndarray, size, stride=None, padding=0,
-               count_include_pad: bool = False) -> np.ndarray:
+def avg_pool2d(x: np.ndarray, size, stride=None, padding=0, count_include_pad: bool = False,
+               out: np.ndarray | None = None) -> np.ndarray:
     """Average pooling, computing `striate.reference.pool.avg_pool`.
 
     y[n, i, j, c] = sum_{u<kH, v<kW} xp[n, i*sH + u, j*sW + v, c] / count   (xp: zero padded)
 
     count: the window's elements on the input, or kH*kW if count_include_pad.
-    x: (N, H, W, C). Returns (N, H_out, W_out, C), H_out = floor((H + pH0 + pH1 - kH) / sH) + 1.
+    x: (N, H, W, C). Returns (N, H_out, W_out, C), H_out = floor((H + pH0 + pH1 - kH) / sH) + 1,
+    written into out when given.
     """
     op = "native.avg_pool2d"
     _need()
     x = _array(op, "x", x, ndim=4)
     geo = _pool_geometry(op, x.shape, size, stride, padding)
-    y = np.empty((geo[0], geo[6], geo[7], geo[3]), dtype=x.dtype)
+    y = _output(op, "out", out, (geo[0], geo[6], geo[7], geo[3]), x.dtype, (x,))
     dt = _DTYPES[x.dtype]
     include = bool(count_include_pad)
     _run(lambda rows: _native.avg_pool_forward(dt, x, y, geo, include, rows.start, rows.stop),
@@ -383,15 +400,17 @@ def avg_pool2d(x: np.ndarray, size, stride=None, padding=0,
 
 
 def avg_pool2d_backward(dy: np.ndarray, x_shape, size, stride=None, padding=0,
-                        count_include_pad: bool = False) -> np.ndarray:
+                        count_include_pad: bool = False,
+                        out: np.ndarray | None = None) -> np.ndarray:
     """Gradient of `avg_pool2d` (`striate.reference.pool.avg_pool_dx`):
-    dx[n, p, q, c] = sum over windows holding (p, q) of dy[n, i, j, c] / count."""
+    dx[n, p, q, c] = sum over windows holding (p, q) of dy[n, i, j, c] / count; written into
+    out when given."""
     op = "native.avg_pool2d_backward"
     _need()
     geo = _pool_geometry(op, tuple(x_shape), size, stride, padding)
     dy = _array(op, "dy", dy, ndim=4)
     _shape(op, "dy", dy, (geo[0], geo[6], geo[7], geo[3]))
-    dx = np.empty(tuple(x_shape), dtype=dy.dtype)
+    dx = _output(op, "out", out, tuple(x_shape), dy.dtype, (dy,))
     dt = _DTYPES[dy.dtype]
     include = bool(count_include_pad)
     _run(lambda rows: _native.avg_pool_backward(dt, dy, dx, geo, include, rows.start,
@@ -690,7 +709,7 @@ def batch_norm_eval(x: np.ndarray, mean, var, gamma=None, beta=None, eps: float 
 def batch_norm_backward(dy: np.ndarray, x: np.ndarray, mean, inv_std, gamma=None,
                         y: np.ndarray | None = None, training: bool = True,
                         need_dx: bool = True, need_dgamma: bool = True, need_dbeta: bool = True,
-                        need_dresidual: bool = False):
+                        need_dresidual: bool = False, dx_out: np.ndarray | None = None):
     """Gradients of `batch_norm_train` (training) or `batch_norm_eval`, with g = dy * (y > 0)
     if y (the output with relu) is given, else dy; computing
     `striate.reference.norm.batch_norm_train_grad` / `batch_norm_eval_grad`:
@@ -700,7 +719,8 @@ def batch_norm_backward(dy: np.ndarray, x: np.ndarray, mean, inv_std, gamma=None
     evaluation: dx = gamma * inv_std * g;          dresidual = g
 
     dy, x, y: (..., C); mean, inv_std (from the forward), gamma: (C,).
-    Returns (dx, dgamma, dbeta, dresidual), None for each one not asked for.
+    Returns (dx, dgamma, dbeta, dresidual), None for each one not asked for; dx written into
+    dx_out when given (it may be dy itself: each element is read before it is written).
     """
     op = "native.batch_norm_backward"
     _need()
@@ -725,7 +745,8 @@ def batch_norm_backward(dy: np.ndarray, x: np.ndarray, mean, inv_std, gamma=None
         sum_g, sum_gxc = s[0], s[1]
         dbeta = sum_g.astype(x.dtype) if need_dbeta else None
         dgamma = (sum_gxc * inv_std).astype(x.dtype) if need_dgamma else None
-    dx = np.empty(x.shape, x.dtype) if need_dx else None
+    dx = _output(op, "dx_out", dx_out, x.shape, x.dtype, (x, dy, y), may_alias=(dy,)) \
+        if need_dx else None
     dres = np.empty(x.shape, x.dtype) if need_dresidual else None
     if need_dx or need_dresidual:
         if through_stats:

@@ -148,12 +148,13 @@ ATTR static int FN(channel_grad)(const void *dyv, const void *yv, const void *xv
     T *gb = buf + 4 * LT;
     for (idx e0 = m0 * C; e0 < m1 * C; e0 += LT) {
         const idx len = m1 * C - e0 < LT ? m1 * C - e0 : LT;
-        const T *restrict g = FN(routed)(dres ? dres + e0 : gb, dy + e0, y ? y + e0 : NULL, len);
+        /* dx may be dy itself (written in place): g and dxe may alias, no restrict */
+        const T *g = FN(routed)(dres ? dres + e0 : gb, dy + e0, y ? y + e0 : NULL, len);
         if (dres && !y)
             memmove(dres + e0, g, sizeof(T) * (size_t)len);
         if (!dx)
             continue;
-        T *restrict dxe = dx + e0;
+        T *dxe = dx + e0;
         if (slopev) {
             const T *restrict xe = x + e0;
             for (idx e = 0; e < len; e++)
