@@ -130,10 +130,10 @@ def test_static_page_and_safe_defaults(explorer, serve, monkeypatch):
 
 
 def test_too_many_pixels_refused(explorer, serve, monkeypatch):
-    from striate.explore import session
+    from striate.explore import payload
 
     client = serve(explorer)
-    monkeypatch.setattr(session, "MAX_PIXELS", 100)
+    monkeypatch.setattr(payload, "MAX_PIXELS", 100)
     status, body = client.error("/api/run", json.dumps(
         {"image": png_url(np.zeros((20, 20), np.uint8))}).encode())
     assert status == 400 and "at most 100 pixels" in body["error"]

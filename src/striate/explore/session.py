@@ -13,13 +13,12 @@ conventions (a zoo model) gets `data.images.default_conventions` for its input s
 Models whose input is not an image (AlphaGo's 48 feature planes,
 TextCNN's token ids) get a seeded random input instead.
 
-Arrays go to the page as base64 uint8 planes scaled per channel (`_planes`), which the page
+Arrays go to the page as base64 uint8 planes scaled per channel (`planes`), which the page
 paints on canvases; every float the page prints is sent as a float.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import math
@@ -35,89 +34,20 @@ from ..analysis.receptive_field import layer_window, propagate
 from ..nn.module import Parameter
 from ..tensor import Tensor, no_grad
 from .arithmetic import arithmetic_kind, output_arithmetic
+from .payload import (
+    b64,
+    check_image_bytes,
+    decode_data_url,
+    image_payload,
+    pillow,
+    planes,
+)
 
 __all__ = ["Explorer", "small_input_shape"]
 
-MAX_PIXELS = 40_000_000  # refuse bigger images before decoding them (decompression bombs)
 MAX_MAP_CHANNELS = 512  # channels sent for one enlarged layer
 _CACHED_INPUTS = 6  # recent inputs whose activations are kept for the arithmetic panel...
 _CACHE_BYTES = 512 * 2**20  # ...as long as they fit in this (the newest two always kept)
-
-
-# ----- small helpers ----------------------------------------------------------------------------
-def _b64(a: np.ndarray) -> str:
-    return base64.b64encode(np.ascontiguousarray(a, dtype=np.uint8).tobytes()).decode("ascii")
-
-
-def _planes(a: np.ndarray, limit: int | None = None, symmetric: bool = False) -> dict:
-    """A layer output for the page: (H, W, C) -> up to `limit` channel planes, each scaled to
-    0..255 on its own (symmetric: 128 is 0, for signed weights), as base64 bytes (C, H, W).
-
-    (L, C) sequences become (1, L, C); (units,) vectors one plane (1, units); 3-D volumes
-    (D, H, W, C) show their middle slice."""
-    a = np.asarray(a, dtype=np.float64)
-    if a.ndim == 0:
-        a = a.reshape(1, 1, 1)
-    elif a.ndim == 1:
-        a = a.reshape(1, -1, 1)
-    elif a.ndim == 2:
-        a = a[None]
-    elif a.ndim >= 4:
-        while a.ndim > 3:
-            a = a[a.shape[0] // 2]
-    channels = a.shape[2]
-    shown = a[:, :, :channels if limit is None else min(limit, channels)]
-    shown = np.nan_to_num(shown, nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = shown.min(axis=(0, 1)), shown.max(axis=(0, 1))
-    if symmetric:
-        bound = np.maximum(np.abs(lo), np.abs(hi))
-        scaled = 127.5 + 127.5 * shown / np.where(bound > 0, bound, 1)
-    else:
-        span = np.where(hi > lo, hi - lo, 1)
-        scaled = 255 * (shown - lo) / span
-    data = np.rint(np.clip(scaled, 0, 255)).astype(np.uint8).transpose(2, 0, 1)
-    return {"height": a.shape[0], "width": a.shape[1], "channels": channels,
-            "shown": shown.shape[2], "min": lo.tolist(), "max": hi.tolist(),
-            "symmetric": symmetric, "data": _b64(data)}
-
-
-def _image_payload(image: np.ndarray) -> dict:
-    """A float image (H, W, C) in [0, 1] -> uint8 bytes (H, W, C) for the page."""
-    image = np.clip(np.nan_to_num(np.asarray(image, dtype=np.float64)), 0, 1)
-    return {"height": image.shape[0], "width": image.shape[1], "channels": image.shape[2],
-            "data": _b64(np.rint(255 * image))}
-
-
-def _decode_data_url(text: str) -> bytes:
-    """'data:image/png;base64,...' (or bare base64) -> bytes."""
-    if not isinstance(text, str):
-        raise ValueError("image must be a data URL string")
-    payload = text.split(",", 1)[1] if text.startswith("data:") else text
-    try:
-        return base64.b64decode(payload, validate=False)
-    except (ValueError, TypeError):
-        raise ValueError("image is not valid base64 data") from None
-
-
-def _pillow():
-    try:
-        from PIL import Image
-    except ImportError:
-        raise ValueError("reading images needs Pillow: pip install 'striate[viz]'") from None
-    return Image
-
-
-def _check_image_bytes(data: bytes) -> None:
-    """Decode only the header: a sentence for what is not an image or is far too large."""
-    Image = _pillow()
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            w, h = image.size
-    except Exception:
-        raise ValueError("the upload is not an image Pillow can read (PNG, JPEG, GIF, BMP, "
-                         "WebP, ...)") from None
-    if w * h > MAX_PIXELS or w < 1 or h < 1:
-        raise ValueError(f"the image is {w}x{h} pixels; at most {MAX_PIXELS:,} pixels are read")
 
 
 def small_input_shape(model, candidates: Sequence[int] = (28, 32, 48, 64, 96, 128, 160)):
@@ -305,8 +235,8 @@ class Explorer:
         if not self.is_image:
             raise ValueError(f"model {self.name} does not take images (input shape "
                              f"{self.input_shape})")
-        _check_image_bytes(data)
-        Image = _pillow()
+        check_image_bytes(data)
+        Image = pillow()
         try:
             with Image.open(io.BytesIO(data)) as picture:
                 picture.load()
@@ -391,7 +321,7 @@ class Explorer:
         if not self.is_image:
             return None
         lo, hi = self._pixel_range()
-        return _image_payload((x[0] - lo) / np.where(hi > lo, hi - lo, 1))
+        return image_payload((x[0] - lo) / np.where(hi > lo, hi - lo, 1))
 
     def _pixel_range(self) -> tuple[np.ndarray, np.ndarray]:
         """The model input of an all-black and an all-white image: (H, W, C) each."""
@@ -414,11 +344,11 @@ class Explorer:
             x = self.random_input(seed)
         else:
             x, note = self.prepare_image(image if isinstance(image, bytes)
-                                         else _decode_data_url(image))
+                                         else decode_data_url(image))
         with self.lock:
             input_id = self._store(x)
             record = self._record(input_id)
-            maps = {key: _planes(out, limit) for key, (_, out) in record["layers"].items()
+            maps = {key: planes(out, limit) for key, (_, out) in record["layers"].items()
                     if out is not None}
             return {"input_id": input_id, "version": self.version, "note": note,
                     "input": self._input_display(x),
@@ -440,7 +370,7 @@ class Explorer:
             record = self._record(input_id)
             if layer not in record["layers"]:
                 raise ValueError(f"no layer {layer!r}")
-            return {"layer": layer, "maps": _planes(record["layers"][layer][1],
+            return {"layer": layer, "maps": planes(record["layers"][layer][1],
                                                     MAX_MAP_CHANNELS)}
 
     def arithmetic(self, input_id: str, layer: str, position, channel: int,
@@ -460,7 +390,7 @@ class Explorer:
                 else result["channels"][0]
             x2 = x[None] if x.ndim == 2 else x
             result["plane_channel"] = plane
-            result["plane"] = _planes(x2[:, :, plane:plane + 1])
+            result["plane"] = planes(x2[:, :, plane:plane + 1])
             return result
 
     def explain(self, input_id: str, target: int | None = None, layer: str | None = None) -> dict:
@@ -489,8 +419,8 @@ class Explorer:
                 self.model.eval()
             return {"target": target, "name": self.class_names[target],
                     "layer": layer or _gradcam_default(self),
-                    "saliency": _planes(saliency[..., None]),
-                    "gradcam": None if cam is None else _planes(cam[..., None]),
+                    "saliency": planes(saliency[..., None]),
+                    "gradcam": None if cam is None else planes(cam[..., None]),
                     "input": self._input_display(x)}
 
     def filters(self, layer: str | None = None) -> dict:
@@ -521,7 +451,7 @@ class Explorer:
                 data = np.rint(127.5 + 127.5 * f / bound)
             return {"layer": layer, "shape": list(k.shape), "count": count, "rgb": rgb,
                     "height": k.shape[0], "width": k.shape[1], "channels": 3 if rgb else 1,
-                    "data": _b64(np.clip(data, 0, 255)), "version": self.version}
+                    "data": b64(np.clip(data, 0, 255)), "version": self.version}
 
     def attack(self, input_id: str, eps: float, method: str = "fgsm", label: int | None = None,
                sweep: bool = False, steps: int = 10, sweep_max: float = 0.3) -> dict:
@@ -581,7 +511,7 @@ class Explorer:
             flip = next((c["eps"] for c in curve if c["predicted"] != label), None)
             return {"method": method, "eps": eps, "label": label,
                     "label_name": self.class_names[label], "image": self._input_display(adv),
-                    "perturbation": _planes((adv[0] - x[0]).mean(axis=-1)[..., None],
+                    "perturbation": planes((adv[0] - x[0]).mean(axis=-1)[..., None],
                                             symmetric=True),
                     "prediction": prediction, "flipped": prediction["predicted"] != label,
                     "sweep": curve, "flip_eps": flip}
