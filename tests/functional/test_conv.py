@@ -171,7 +171,7 @@ CONV_CONFIGS = _configs(100, seed=2026)
 TRANSPOSE_CONFIGS = _configs(50, seed=7, transpose=True)
 
 
-@pytest.fixture(params=["auto", "im2col", "banded", "dense", "reference"])
+@pytest.fixture(params=["auto", "numpy", "direct", "im2col", "banded", "dense", "reference"])
 def path(request):
     """Run the test with each algorithm preferred wherever it can compute the convolution
     (`kernels.use`; the table decides elsewhere), and with the definitions themselves."""

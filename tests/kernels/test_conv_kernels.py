@@ -9,6 +9,7 @@ import pytest
 from striate import Tensor, kernels
 from striate import functional as F
 from striate.arith import conv_geometry
+from striate.kernels import native
 from striate.kernels.conv import banded, table, winograd
 from striate.kernels.conv.geometry import Geometry, crop
 from striate.reference import conv as reference
@@ -38,6 +39,12 @@ def run(algorithm, n, x, w, b, stride, padding, dilation, groups):
 # Configurations each algorithm can compute: (n, batch, size, c_in, c_out, kernel, stride,
 # padding, dilation, groups).
 CASES = {
+    "direct": [
+        (2, 3, (12, 12), 1, 6, (5, 5), (1, 1), 2, (1, 1), 1),  # LeNet's C1
+        (2, 2, (10, 10), 6, 16, (5, 5), (1, 1), "valid", (1, 1), 1),  # C3
+        (2, 2, (9, 8), 3, 5, (3, 2), (2, 1), ((1, 2), (0, 1)), (1, 2), 1),
+        (2, 2, (7, 6), 4, 4, (3, 3), (2, 1), "same", (2, 1), 4),  # depthwise
+    ],
     "im2col": [
         (1, 2, (11,), 3, 4, (3,), (2,), "same", (2,), 1),
         (2, 3, (9, 8), 4, 6, (3, 2), (2, 1), ((1, 2), (0, 1)), (1, 2), 2),
@@ -75,8 +82,10 @@ def _id(case) -> str:
     return f"{n}d-{size}-{c_in}to{c_out}-k{kernel}-s{stride}-p{padding}-g{groups}".replace(" ", "")
 
 
-@pytest.mark.parametrize("algorithm, case", [(a, c) for a, cases in CASES.items()
-                                             for c in cases],
+@pytest.mark.parametrize("algorithm, case", [
+    pytest.param(a, c, marks=pytest.mark.skipif(a == "direct" and not native.available,
+                                                 reason=f"compiled kernels: {native.reason}"))
+    for a, cases in CASES.items() for c in cases],
                          ids=[f"{a}-{_id(c)}" for a, cases in CASES.items() for c in cases])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_each_algorithm_computes_the_definition(algorithm, case, dtype, rng):
@@ -127,15 +136,15 @@ def test_random_configurations_on_every_algorithm(seed):
 # ===== the dispatch table, pinned on named layers =============================================
 DISPATCH = [
     # name, x shape, kernel shape, stride, padding, groups, algorithm
-    ("lenet5 C1", (128, 28, 28, 1), (5, 5, 1, 6), 1, 2, 1, "banded"),
-    ("lenet5 C3", (128, 14, 14, 6), (5, 5, 6, 16), 1, "valid", 1, "banded"),
+    ("lenet5 C1", (128, 28, 28, 1), (5, 5, 1, 6), 1, 2, 1, "direct"),
+    ("lenet5 C3", (128, 14, 14, 6), (5, 5, 6, 16), 1, "valid", 1, "direct"),
     ("lenet5 C5", (128, 5, 5, 16), (5, 5, 16, 120), 1, "valid", 1, "dense"),
-    ("resnet50 b1 stem", (1, 224, 224, 3), (7, 7, 3, 64), 2, 3, 1, "im2col"),
+    ("resnet50 b1 stem", (1, 224, 224, 3), (7, 7, 3, 64), 2, 3, 1, "direct"),
     ("resnet50 b1 layer1 1x1", (1, 56, 56, 64), (1, 1, 64, 64), 1, "valid", 1, "im2col"),
     ("resnet50 b1 layer1 3x3", (1, 56, 56, 64), (3, 3, 64, 64), 1, 1, 1, "im2col"),
     ("resnet50 b1 layer2 3x3", (1, 28, 28, 128), (3, 3, 128, 128), 1, 1, 1, "im2col"),
     ("resnet50 b1 layer4 3x3", (1, 7, 7, 512), (3, 3, 512, 512), 1, 1, 1, "im2col"),
-    ("resnet50 b16 stem", (16, 224, 224, 3), (7, 7, 3, 64), 2, 3, 1, "im2col"),
+    ("resnet50 b16 stem", (16, 224, 224, 3), (7, 7, 3, 64), 2, 3, 1, "direct"),
     ("resnet50 b16 layer1 3x3", (16, 56, 56, 64), (3, 3, 64, 64), 1, 1, 1, "winograd"),
     ("resnet50 b16 layer2 3x3/2", (16, 56, 56, 128), (3, 3, 128, 128), 2, 1, 1, "im2col"),
     ("resnet50 b16 layer2 3x3", (16, 28, 28, 128), (3, 3, 128, 128), 1, 1, 1, "winograd"),
@@ -143,16 +152,28 @@ DISPATCH = [
     ("resnet50 b16 layer4 1x1", (16, 7, 7, 512), (1, 1, 512, 2048), 1, "valid", 1, "im2col"),
     ("resnet18 32x32 b64 layer3 3x3", (64, 2, 2, 256), (3, 3, 256, 256), 1, 1, 1, "dense"),
     ("resnet18 32x32 b64 layer4 3x3", (64, 1, 1, 512), (3, 3, 512, 512), 1, 1, 1, "dense"),
-    ("mobilenet depthwise", (16, 56, 56, 144), (3, 3, 1, 144), 1, 1, 144, "depthwise"),
+    ("mobilenet depthwise", (16, 56, 56, 144), (3, 3, 1, 144), 1, 1, 144, "direct"),
+    ("mobilenet depthwise x2", (16, 56, 56, 32), (3, 3, 1, 64), 1, 1, 32, "depthwise"),
+    ("a 3x3 on 16 channels", (16, 32, 32, 16), (3, 3, 16, 16), 1, 1, 1, "direct"),
+    ("a 3x3 on 32 channels into 128", (16, 16, 16, 32), (3, 3, 32, 128), 1, 1, 1, "im2col"),
+    ("a 3x3 on 64 channels", (16, 16, 16, 64), (3, 3, 64, 64), 1, 1, 1, "im2col"),
 ]
+# Without compiled kernels (kernels.use("numpy"), or a machine without a compiler).
+NUMPY_DISPATCH = {"lenet5 C1": "banded", "lenet5 C3": "banded", "mobilenet depthwise": "depthwise",
+                  "resnet50 b1 stem": "im2col", "resnet50 b16 stem": "im2col",
+                  "a 3x3 on 16 channels": "im2col"}
 
 
 @pytest.mark.parametrize("name, x_shape, w_shape, stride, padding, groups, algorithm", DISPATCH,
                          ids=[row[0] for row in DISPATCH])
 def test_dispatch_table(name, x_shape, w_shape, stride, padding, groups, algorithm):
-    said = kernels.explain("conv2d", x_shape, w_shape, stride=stride, padding=padding,
-                           groups=groups)
-    assert said.split(":")[0] == algorithm, said
+    args = dict(stride=stride, padding=padding, groups=groups)
+    with kernels.use("numpy"):
+        said = kernels.explain("conv2d", x_shape, w_shape, **args)
+    assert said.split(":")[0] == NUMPY_DISPATCH.get(name, algorithm), said
+    if native.available:
+        said = kernels.explain("conv2d", x_shape, w_shape, **args)
+        assert said.split(":")[0] == algorithm, said
 
 
 def test_explain_under_the_switch_and_its_errors():

@@ -13,6 +13,7 @@ import functools
 import numpy as np
 
 from ..arith import ntuple
+from ..kernels import pool as kernels
 from ..kernels.pool import from_uniform, uniform_windows
 from ..reference import pool as reference
 from ..tensor import Tensor, as_tensor
@@ -38,6 +39,7 @@ class AxisMax(Pool):
     """x viewed as `shape`, maximum along `axis`; dy goes to the first maximum."""
 
     def compute(self, x, shape, axis):
+        kernels.choose()  # the maximum along an axis (recorded)
         self.shape, self.axis = x.shape, axis
         grouped = x.reshape(shape)
         self.argmax = np.expand_dims(grouped.argmax(axis=axis), axis)

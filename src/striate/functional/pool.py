@@ -19,6 +19,7 @@ import numpy as np
 
 from ..arith import conv_geometry, ntuple, resolve_padding
 from ..kernels import pool as kernels
+from ..kernels import switch
 from ..kernels.pool import (
     Windows,
     is_padded,
@@ -113,8 +114,9 @@ class Pool(Op):
     its definition."""
 
     def forward(self, x, definition: Definition, **params):
-        self.definition = definition if kernels.choose() == "reference" else None
+        self.definition = definition if switch.reference() else None
         if self.definition is not None:
+            kernels.choose()  # recorded as "reference"
             self.x = x
             return definition.forward(x)
         return self.compute(x, **params)
@@ -206,14 +208,22 @@ class WeightedAverage(Pool):
     an array (1, *out, 1) when padding is excluded from it.
     """
 
-    def compute(self, x, windows, weights, norm):
+    def compute(self, x, windows, weights, norm, count_include_pad=None):
+        self.shape, self.windows, self.weights, self.norm = x.shape, windows, weights, norm
+        # a plain average (count_include_pad given) may take the compiled kernel
+        self.count_include_pad = count_include_pad
+        self.direct = kernels.choose(windows if count_include_pad is not None else None) \
+            == "direct"
+        if self.direct:
+            return kernels.average(x, windows, count_include_pad)
         self.spans = spans(windows, x.shape[1:-1])
         y = window_sum(x, windows, self.spans, weights)
         y /= norm
-        self.shape, self.windows, self.weights, self.norm = x.shape, windows, weights, norm
         return y
 
     def compute_dx(self, dy):
+        if self.direct:
+            return kernels.average_dx(dy, self.shape, self.windows, self.count_include_pad)
         g = dy / self.norm
         weights = self.weights
 
@@ -239,7 +249,7 @@ def _avg_pool(op: str, n: int, x, size, stride, padding, count_include_pad) -> T
     definition = _sliding(reference.avg_pool, lambda dy, x, **a: reference.avg_pool_dx(
         dy, x.shape, **a), windows, count_include_pad=count_include_pad)
     return WeightedAverage.apply(x, definition=definition, windows=windows, weights=None,
-                                 norm=norm)
+                                 norm=norm, count_include_pad=count_include_pad)
 
 
 def avg_pool1d(x, size, stride=None, padding="valid", count_include_pad=False) -> Tensor:
@@ -357,6 +367,7 @@ class LpPool(Pool):
     """y = (sum over the window of |x|^p)^(1/p); padding adds nothing to the sum."""
 
     def compute(self, x, p, windows):
+        kernels.choose()  # the windows (recorded)
         powered = x * x if p == 2 else np.abs(x) ** p
         self.spans = spans(windows, x.shape[1:-1])
         total = window_sum(powered, windows, self.spans)

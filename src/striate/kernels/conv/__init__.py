@@ -18,7 +18,7 @@ from ...reference.conv import conv_db as reference_db
 from ...reference.conv import conv_dw as reference_dw
 from ...reference.conv import conv_dx as reference_dx
 from .. import switch
-from . import banded, dense, depthwise, im2col, table, winograd
+from . import banded, dense, depthwise, direct, im2col, table, winograd
 from .geometry import Geometry, adjoint_geometry, adjoint_kernel, channel_sum, crop, flip
 
 __all__ = ["Geometry", "backward", "bias_grad", "choose", "explain", "flip", "forward"]
@@ -47,6 +47,8 @@ def forward(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, finish=None)
     algorithm = switch.ran("conv", choose(g, n, c_in, c_out, groups))
     if algorithm == "reference":
         y = reference_conv(x, w, None, g.stride, g.pads, g.dilation, groups)
+    elif algorithm == "direct":
+        return direct.forward(x, w, g, groups, finish)  # finishes y itself
     elif algorithm == "dense":
         y = dense.forward(x, w, g)
     elif algorithm == "banded":
@@ -88,6 +90,8 @@ def backward(dy, x, w, g: Geometry, groups: int, x_shape, w_shape, need_dx: bool
         args = (g.stride, g.pads, g.dilation, groups)
         return (reference_dx(dy, w, x_shape, *args) if need_dx else None,
                 reference_dw(dy, x, w_shape, *args) if need_dw else None)
+    if algorithm == "direct":
+        return direct.backward(dy, x, w, g, groups, x_shape, w_shape, need_dx, need_dw)
     if algorithm == "depthwise":
         dx = np.zeros(x_shape, dtype=dy.dtype) if need_dx else None
         return dx, depthwise.backward(dy, x, w, g, c_in, dx, need_dw)
@@ -117,6 +121,8 @@ def explain(g: Geometry, n: int, c_in: int, c_out: int, groups: int) -> str:
     shape = "x".join(map(str, g.kernel))
     why = {
         "reference": "kernels.use('reference') is in force",
+        "direct": f"compiled, a patch of {math.prod(g.kernel) * c_in // groups} values into "
+                  f"{c_out} filters",
         "dense": f"{math.prod(g.in_size)} positions, no more than the kernel's taps",
         "banded": f"{c_out} filters on rows of {g.in_size[-1] * c_in} values",
         "depthwise": "one group per input channel",
