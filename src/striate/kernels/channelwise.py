@@ -15,7 +15,7 @@ import numpy as np
 
 from .._parallel import by_blocks
 from ..reference import activation as reference
-from . import switch
+from . import native, switch
 
 ZEROS = 1 << 16  # elements compared per call of `rectify`: 256 KiB of float32 stays in L2
 
@@ -72,7 +72,18 @@ class ChannelMap:
         """out[index] = the map of x[index]; index: slices of the leading axes along which
         out[index] is C-contiguous (a batch, a band of rows)."""
         residual = None if self.residual is None else self.residual[index]
-        self._rows(x[index], out[index], residual, x is out)
+        if not self._compiled(x[index], out[index], residual):
+            self._rows(x[index], out[index], residual, x is out)
+
+    def _compiled(self, x, out, residual) -> bool:
+        """The map by the compiled pass (`native.channel_map`), where it is there and every
+        array is contiguous; whether it ran."""
+        if not (native.available and switch.compiled_allowed() and x.flags.c_contiguous
+                and out.flags.c_contiguous
+                and (residual is None or residual.flags.c_contiguous)):
+            return False
+        native.channel_map(x, self.scale, self.shift, residual, self.relu, out=out)
+        return True
 
     def new(self, x: np.ndarray) -> np.ndarray:
         """A new array: the map of x."""
@@ -84,6 +95,8 @@ class ChannelMap:
         """All of out (C-contiguous) = the map of x."""
         if switch.reference():
             out[...] = self.plain(x)
+            return
+        if self._compiled(x, out, self.residual):
             return
         def lead(a):  # (..., W, C) -> (M, W, C): blocks of whole rows along the first axis
             return a.reshape(-1, *a.shape[-2:]) if a.ndim >= 3 else a
@@ -124,6 +137,8 @@ def relu(x: np.ndarray) -> np.ndarray:
     """max(0, x) in a new C-contiguous array, block by block over the threads (`rectify`)."""
     if switch.reference():
         return reference.relu(x)
+    if native.available and switch.compiled_allowed() and x.flags.c_contiguous and x.ndim:
+        return native.channel_map(x, relu=True)
     y = np.empty(x.shape, dtype=x.dtype)
     by_blocks(lambda rows: rectify(x[rows], y[rows]), x)
     return y
