@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -67,6 +68,11 @@ else:
         reason = (f"the compiled kernels were not built (no C compiler at install time?): "
                   f"{error}")
 available: bool = _native is not None
+if not available and os.environ.get("STRIATE_NATIVE", "1") != "0":
+    # Said once per process: the NumPy kernels compute the same, slower on few channels.
+    warnings.warn(f"striate: {reason}; running on the NumPy kernels, which are slower on "
+                  f"layers with few channels (reinstall with a C compiler to build them)",
+                  RuntimeWarning, stacklevel=2)
 
 # Elements touched below which one thread does the work: a wake-up of the pool's threads costs
 # tens of microseconds, as much as a pass over ~10^5 float32 values.
