@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from striate.kernels import native
+from striate.kernels.native import boundary
 
 ref_conv = importlib.import_module("striate.reference.conv")
 ref_pool = importlib.import_module("striate.reference.pool")
@@ -176,7 +177,7 @@ def test_conv2d_split_over_threads_matches_one_thread(rng, monkeypatch):
     y1 = native.conv2d(x, w, b)
     dy = rng.standard_normal(y1.shape)
     grads1 = native.conv2d_backward(dy, x, w)
-    monkeypatch.setattr(native, "MIN_PARALLEL_WORK", 0)
+    monkeypatch.setattr(boundary, "MIN_PARALLEL_WORK", 0)
     np.testing.assert_array_equal(native.conv2d(x, w, b), y1)  # each image on its own
     for ours, one in zip(native.conv2d_backward(dy, x, w), grads1, strict=True):
         np.testing.assert_allclose(ours, one, rtol=1e-12, atol=1e-12)
