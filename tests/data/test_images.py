@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from striate.data import mnist_style
+from striate.data.images import prepare_digit
 
 
 def _stroke(background, ink, shape=(100, 60)):
@@ -41,3 +42,26 @@ def test_wrong_shape():
     with pytest.raises(ValueError, match=r"mnist_style: gray must be one grey-scale picture "
                                          r"\(H, W\), got shape \(30, 30, 3\)"):
         mnist_style(np.zeros((30, 30, 3), np.uint8))
+
+
+def test_a_tight_crop_with_wide_strokes_stays_whole():
+    """A 7 whose bar crosses the whole frame and whose strokes are wider than a quarter of the
+    picture (an 8x8 scan enlarged): neither a ruled line nor background."""
+    picture = np.zeros((64, 64), np.uint8)
+    picture[2:18, :] = 220  # the bar, 16 px thick, edge to edge
+    for row in range(18, 64):  # the stem, 18 px wide, down to the left
+        left = 44 - (row - 18) // 2
+        picture[row, left:left + 18] = 220
+    digit = prepare_digit(picture)
+    assert digit.found and digit.box == (2, 0, 64, 64)
+    rows, cols = np.nonzero(digit.image > 128)
+    assert cols.max() - cols.min() + 1 == 20  # the whole 7, 64 px wide, in the 20x20 box
+    assert (digit.image[rows.min():rows.min() + 3] > 128).sum(axis=1).max() >= 18  # its bar
+
+
+def test_ruled_lines_are_removed_but_not_the_digit():
+    page = np.full((200, 300), 230, np.uint8)
+    page[::25, :] = 150  # thin ruled lines across the page
+    page[40:160, 140:150] = 20  # a 1 crossing them
+    digit = prepare_digit(page)
+    assert digit.box == (40, 140, 160, 150)

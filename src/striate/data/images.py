@@ -12,14 +12,16 @@ Finding a digit on a photo (`prepare_digit`), in MNIST's convention:
    drawing apps export), the opaque part is the ink and the transparent part the background;
 2. background removal: otherwise each colour channel's background is estimated by a
    grey-level closing (dark ink) or opening (light ink) over a window of a quarter of the
-   picture's shorter side, which follows a lighting gradient exactly (it is exact on any plane)
-   and removes any stroke narrower than the window; the ink is the largest difference to the
-   background over the channels, so a blue or red pen counts as much as a black one. Dark ink
-   on light paper or light chalk on a dark board is chosen by which difference is stronger;
+   picture's shorter side (half where the picture's border is even: a scan, a drawing, a tight
+   crop with wide strokes), which follows a lighting gradient exactly (it is exact on any
+   plane) and removes any stroke narrower than the window. The ink is the largest difference
+   to the background over the channels, so a blue or red pen counts as much as a black one.
+   Dark ink on light paper or light chalk on a dark board is chosen by the border where it is
+   even, else by which difference is stronger;
 3. Otsu's threshold on the ink separates strokes from paper texture; lines that cross 90% of
    the picture (ruled or squared paper) are removed, marks smaller than 5% of the largest one
-   (specks, dust) are dropped, and so are marks that touch the picture's edge and span half of
-   it (the paper's edge, the desk, a shadow) when other marks remain;
+   (specks, dust) are dropped, and so are marks along half a side of the picture or more (the
+   paper's edge, the desk, a shadow) when other marks remain;
 4. the ink's bounding box is scaled so that its longer side fills a 20x20 box (20/28 of the
    output's shorter side), strokes thinner than MNIST's (about 2.5 px in the 20x20 box) are
    thickened first, and the digit is placed so that its centre of mass is at the centre of the
@@ -156,10 +158,11 @@ def _rank_filter(a: np.ndarray, size: int, reduce, axes=(0, 1)) -> np.ndarray:
     return a
 
 
-def _long_lines(marks: np.ndarray, span: float = 0.9) -> np.ndarray:
-    """The pixels of `marks` (H, W) on horizontal or vertical lines that cross at least `span`
-    of the picture (ruled or squared paper, a page edge): no digit stroke is that long. A line
-    may wander by two pixels (a slightly tilted page)."""
+def _long_lines(marks: np.ndarray, span: float = 0.9, thin: float = 0.04) -> np.ndarray:
+    """The pixels of `marks` (H, W) on thin horizontal or vertical lines that cross at least
+    `span` of the picture (ruled or squared paper): no digit stroke is that long. A line may
+    wander by two pixels (a slightly tilted page); marks thicker across the line than `thin`
+    of the picture (a digit that fills the frame, a stroke crossing the line) are kept."""
     lines = np.zeros_like(marks)
     for axis, across in ((1, 0), (0, 1)):
         length = int(span * marks.shape[axis])
@@ -167,19 +170,22 @@ def _long_lines(marks: np.ndarray, span: float = 0.9) -> np.ndarray:
             continue
         band = _rank_filter(marks.astype(np.uint8), 5, np.max, axes=(across,))
         runs = _rank_filter(band, length, np.min, axes=(axis,))
-        lines |= _rank_filter(runs, length, np.max, axes=(axis,)).astype(bool)
+        on_line = _rank_filter(runs, length, np.max, axes=(axis,)).astype(bool)
+        t = max(3, round(thin * marks.shape[across]))
+        thick = _rank_filter(_rank_filter(marks.astype(np.uint8), t, np.min, axes=(across,)), t,
+                             np.max, axes=(across,)).astype(bool)
+        lines |= on_line & ~thick
     return lines & marks
 
 
 def _edge_marks(labels: np.ndarray, keep: np.ndarray) -> list[int]:
-    """The labels in `keep` that touch the picture's edge and span more than half of it (the
-    paper's edge, the desk, a shadow)."""
-    h, w = labels.shape
+    """The labels in `keep` that lie along half of a side of the picture or more (the paper's
+    edge, the desk, a shadow); a digit that reaches the edge touches it over a few pixels."""
     found = []
     for label in keep:
-        rows, cols = np.nonzero(labels == label)
-        edge = rows.min() == 0 or cols.min() == 0 or rows.max() == h - 1 or cols.max() == w - 1
-        if edge and (np.ptp(rows) + 1 > h / 2 or np.ptp(cols) + 1 > w / 2):
+        mine = labels == label
+        sides = (mine[0], mine[-1], mine[:, 0], mine[:, -1])
+        if max(side.mean() for side in sides) >= 0.5:
             found.append(int(label))
     return found
 
@@ -251,30 +257,46 @@ def _ink_map(rgb: np.ndarray, alpha: np.ndarray | None) -> tuple[np.ndarray, str
     if alpha is not None:
         return alpha.astype(np.float32), "alpha channel"
     h, w = rgb.shape[:2]
-    size = max(3, round(min(h, w) / 4) | 1)
+    dark, even = _dark_ink(rgb)
+    # an even border (a scan, a drawing, a tight crop whose strokes are wide): a window of half
+    # the picture, so that wide strokes are ink; else a quarter, so that shadows are background
+    size = max(3, round(min(h, w) / (2 if even else 4)) | 1)
     smooth = max(3, size // 4 | 1)
-    if _dark_ink(rgb):
+    words = "dark ink on a light background" if dark else "light ink on a dark background"
+    if dark:
         closing = _rank_filter(_rank_filter(rgb, size, np.max), size, np.min)
-        return np.clip(_box_blur(closing, smooth) - rgb, 0, None).max(axis=2), \
-            "dark ink on a light background"
+        return np.clip(_box_blur(closing, smooth) - rgb, 0, None).max(axis=2), words
     opening = _rank_filter(_rank_filter(rgb, size, np.min), size, np.max)
-    return np.clip(rgb - _box_blur(opening, smooth), 0, None).max(axis=2), \
-        "light ink on a dark background"
+    return np.clip(rgb - _box_blur(opening, smooth), 0, None).max(axis=2), words
 
 
-def _dark_ink(rgb: np.ndarray) -> bool:
-    """Whether the marks are darker than the background: the background is the median over
-    windows of a third of the picture (ink covers less than half of any such window), and the
-    marks are what differs from it by more than three times the typical difference."""
+def _dark_ink(rgb: np.ndarray) -> tuple[bool, bool]:
+    """(whether the marks are darker than the background, whether the border is even). An
+    even border is the background (a scan, a tight crop, a board). Otherwise two estimates
+    vote:
+    the median over windows of a third of the picture (right where ink covers less than half
+    of any window: a photo), and the median of the picture's border (right where the digit
+    fills the frame: a tight crop). Against each, the marks are what differs by more than
+    three times the typical difference; each vote is (dark - light) / (dark + light)."""
     lum = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
     lum = _reduce(lum, max(1, max(lum.shape) // 64))
     size = max(3, round(min(lum.shape) / 3) | 1)
     r = size // 2
     windows = np.lib.stride_tricks.sliding_window_view(np.pad(lum, r, mode="edge"),
                                                        (size, size))
-    d = lum - np.median(windows, axis=(-2, -1))
-    noise = 3 * 1.4826 * np.median(np.abs(d)) + 1
-    return np.clip(-d - noise, 0, None).sum() >= np.clip(d - noise, 0, None).sum()
+    border = np.concatenate([lum[0], lum[-1], lum[:, 0], lum[:, -1]])
+    low, high = np.percentile(lum, [1, 99])
+    spread = 1.4826 * np.median(np.abs(border - np.median(border)))
+    if spread < 0.1 * (high - low):  # an even border: it is the background
+        return bool(np.median(border) > (low + high) / 2), True
+    vote = 0.0
+    for background in (np.median(windows, axis=(-2, -1)), np.median(border)):
+        d = lum - background
+        noise = 3 * 1.4826 * np.median(np.abs(d)) + 1
+        dark = np.clip(-d - noise, 0, None).sum()
+        light = np.clip(d - noise, 0, None).sum()
+        vote += (dark - light) / max(dark + light, 1e-6)
+    return bool(vote >= 0), False
 
 
 def _no_digit(size, why: str, **details) -> PreparedImage:
