@@ -98,6 +98,9 @@ MISTAKES = [
     (["visualize", "receptive-field", "lenet5", "--input-shape", "20,20"],
      "--input-shape 20,20: lenet5 cannot take it; its input is 32,32,1", ""),
     (["explain", "cnv"], "invalid choice: 'cnv'", "(did you mean conv?)"),
+    (["explain", "conv", "--input", "0"], "striate explain: --input must be >= 1, got 0", ""),
+    (["visualize", "attack", "RUN/best.safetensors", "--eps", "-1"],
+     "argument --eps: expected a number >= 0, got '-1'", ""),
 ]
 
 

@@ -17,7 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import arith
-from .._cli import add_seed, parse_input_shape, positive_int, print_config
+from .._cli import (
+    add_seed,
+    nonnegative_float,
+    parse_input_shape,
+    positive_int,
+    print_config,
+    user_words,
+)
 from ..data import load_test_part, read_npz
 from ..errors import UserError
 from ..tensor import Tensor
@@ -81,12 +88,20 @@ def _print_args(args: argparse.Namespace) -> None:
 def explain(args: argparse.Namespace) -> int:
     """`striate explain conv|pool|transpose ...`: print the filled-in formula, write the GIF."""
     _print_args(args)
-    result = explain_conv(
-        args.input, args.kernel, args.stride, args.padding, args.dilation, dims=args.dims,
-        kind=args.kind, values=True if args.values else None,
-        gif_path=_out(args, f"explain-{args.kind}.gif"),
-        pool=args.pool, output_padding=args.output_padding,
-    )
+    try:
+        result = explain_conv(
+            args.input, args.kernel, args.stride, args.padding, args.dilation, dims=args.dims,
+            kind=args.kind, values=True if args.values else None,
+            gif_path=_out(args, f"explain-{args.kind}.gif"),
+            pool=args.pool, output_padding=args.output_padding,
+        )
+    except ValueError as error:
+        # the library names its parameters; the command line names its flags
+        text = str(error)
+        for name, flag in (("input_size", "--input"), ("kernel_size", "--kernel"),
+                           ("output_padding", "--output-padding")):
+            text = text.replace(name, flag)
+        raise UserError(user_words(text)) from None
     print(result.text)
     if result.output is not None:
         print(f"output:\n{result.output}")
@@ -355,7 +370,8 @@ def add_parsers(subparsers) -> None:
     q.add_argument("--steps", type=positive_int, default=100,
                    help="gradient ascent steps (default 100)")
     q = checkpoint_parser("attack", "FGSM or PGD: clean vs adversarial accuracy and a grid")
-    q.add_argument("--eps", type=float, default=0.1, help="max-norm budget (default 0.1)")
+    q.add_argument("--eps", type=nonnegative_float, default=0.1,
+                   help="max-norm budget (default 0.1)")
     q.add_argument("--method", choices=("fgsm", "pgd"), default="fgsm",
                    help="attack (default fgsm)")
     q.add_argument("--steps", type=positive_int, default=10, help="PGD steps (default 10)")
