@@ -7,11 +7,9 @@ axis for grey images), Pad (constant) and Normalize ((x - mean) / std per channe
 input, also named "input", is the raw uint8 image as the training images were stored:
 (N, H, W) for grey images, (N, H, W, C) otherwise. The graph's metadata (`metadata_props`,
 which Netron and `onnx.load(...).metadata_props` show) says what the input is, the steps it
-contains, the class names and how to turn a photo into such an image.
-
-    >>> import onnx  # doctest: +SKIP
-    >>> {p.key: p.value for p in onnx.load("lenet.onnx").metadata_props}["striate.input"]
-    'uint8 (N, 28, 28): grey images as stored for training (0..255) ...'
+contains, the class names and how to turn a photo into such an image; for the main job's
+LeNet-5, "striate.input" reads "uint8 (N, 28, 28): grey images as stored for training
+(0..255), channels last; MNIST's convention: ...".
 """
 
 from __future__ import annotations
