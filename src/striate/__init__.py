@@ -10,7 +10,6 @@ import os as _os
 import pkgutil as _pkgutil
 
 from ._malloc import keep_freed_memory
-from .functional import concatenate, stack
 from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad
 
 __version__ = "0.1.0"
@@ -24,6 +23,8 @@ if _os.environ.get("STRIATE_KEEP_FREED_MEMORY", "1") != "0":
 # Names that live in a subpackage, loaded with it on first use: name -> (module, attribute).
 _LAZY = {
     "F": ("functional", None),
+    "concatenate": ("functional", "concatenate"),
+    "stack": ("functional", "stack"),
     "load": ("train.checkpoint", "load"),
     "save": ("train.checkpoint", "save"),
 }
