@@ -81,6 +81,26 @@ def measure(work: Workload, repeat: int, warmup: int, seed: int, settle: float) 
     }
 
 
+def alone(name: str, rounds: int, repeat: int, warmup: int, seed: int) -> dict:
+    """Each side of workload `name` in a fresh process of its own (`bench.alone`), `rounds`
+    times alternating; medians over the rounds and the ratio of each round."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    times = {"striate": [], "torch": []}
+    for _ in range(rounds):
+        for side in ("striate", "torch"):
+            env = dict(os.environ)
+            if side == "torch":
+                env["STRIATE_KEEP_FREED_MEMORY"] = "0"  # the allocator as a torch user has it
+            done = subprocess.run([sys.executable, "-m", "bench.alone", side, name, "--repeat",
+                                   str(repeat), "--warmup", str(warmup), "--seed", str(seed)],
+                                  cwd=root, env=env, capture_output=True, text=True, check=True)
+            times[side].append(json.loads(done.stdout.strip().splitlines()[-1])["median_s"])
+    ratios = [t / s for s, t in zip(times["striate"], times["torch"], strict=True)]
+    return {"name": name, "striate_s": statistics.median(times["striate"]),
+            "torch_s": statistics.median(times["torch"]), "ratio": statistics.median(ratios),
+            "ratios": ratios}
+
+
 def gemm_rate(size: int = 2048, repeat: int = 5) -> float:
     """The machine's float32 matrix-product rate through NumPy's BLAS, GFLOP/s (median)."""
     rng = np.random.default_rng(0)
@@ -125,6 +145,9 @@ def main(argv=None) -> int:
                         help="seconds of idling before each timed run, then "
                              f"{SPIN} s of busy-waiting (0.2)")
     parser.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
+    parser.add_argument("--alone", type=int, default=0, metavar="ROUNDS",
+                        help="also time each library alone in its own process, ROUNDS rounds "
+                             "of one process per side, alternating (0: not)")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.warmup < 0 or args.settle < 0:
         parser.error("--repeat must be >= 1, --warmup and --settle >= 0")
@@ -157,6 +180,18 @@ def main(argv=None) -> int:
         print(f"{r['name']:<{width}}  {r['striate_s'] * 1e3:>10.1f}  {r['torch_s'] * 1e3:>9.1f}  "
               f"{r['ratio']:>6.2f}  {_fmt(r['striate_gflops'], 15)}  "
               f"{_fmt(r['torch_gflops'], 13)}", flush=True)
+
+    if args.alone and selected:
+        print(f"\neach library alone in its own process ({args.alone} rounds, alternating; "
+              f"median of {args.repeat} runs per process)")
+        print(f"{'workload':<{width}}  {'striate ms':>10}  {'torch ms':>9}  {'ratio':>6}  "
+              f"{'ratio range':>11}")
+        for work in selected:
+            r = alone(work.name, args.alone, args.repeat, args.warmup, args.seed)
+            report.setdefault("alone", []).append(r)
+            print(f"{work.name:<{width}}  {r['striate_s'] * 1e3:>10.1f}  "
+                  f"{r['torch_s'] * 1e3:>9.1f}  {r['ratio']:>6.2f}  "
+                  f"{min(r['ratios']):>5.2f}-{max(r['ratios']):<5.2f}", flush=True)
 
     if GEMM in extras:
         rate = report["gemm_gflops"] = gemm_rate()

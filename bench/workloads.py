@@ -135,6 +135,54 @@ def _max_pool(rng):
     return ours, theirs
 
 
+@workload("max_pool2d 2x2 28x28x6 b128 forward+backward", flops=0)
+def _max_pool_lenet(rng):
+    """LeNet-5's first pooling: a 6-channel map."""
+    x = rng.standard_normal((128, 28, 28, 6), dtype=np.float32)
+    dy = rng.standard_normal((128, 14, 14, 6), dtype=np.float32)
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+    dyt = torch.from_numpy(dy).permute(0, 3, 1, 2).contiguous()
+
+    def ours():
+        xs = Tensor(x, requires_grad=True)
+        F.max_pool2d(xs, 2).backward(dy)
+        return xs.grad
+
+    def theirs():
+        xt.grad = None
+        torch.nn.functional.max_pool2d(xt, 2).backward(dyt)
+        return xt.grad
+
+    return ours, theirs
+
+
+# ===== normalisation ===========================================================================
+@workload("batch_norm train 16x16x64 b64 forward+backward", flops=0)
+def _batch_norm(rng):
+    """A ResNet-sized batch norm in training, forward and backward, with its ReLU."""
+    from striate import fused
+
+    x = rng.standard_normal((64, 16, 16, 64), dtype=np.float32)
+    dy = rng.standard_normal(x.shape, dtype=np.float32)
+    g, b = np.ones(64, np.float32), np.zeros(64, np.float32)
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+    gt, bt = (torch.from_numpy(a).requires_grad_(True) for a in (g, b))
+    dyt = torch.from_numpy(dy).permute(0, 3, 1, 2).contiguous()
+
+    def ours():
+        xs, gs, bs = (Tensor(a, requires_grad=True) for a in (x, g, b))
+        fused.batch_norm_relu(xs, gs, bs).backward(dy)
+        return xs.grad
+
+    def theirs():
+        xt.grad = gt.grad = bt.grad = None
+        y = torch.relu(torch.nn.functional.batch_norm(xt, None, None, gt, bt, training=True))
+        y.backward(dyt)
+        return xt.grad
+
+    return ours, theirs
+
+
 # ===== models ==================================================================================
 def training_steps(name: str, n: int, shape: tuple[int, ...], classes: int,
                    rng: np.random.Generator) -> Pair:

@@ -309,6 +309,63 @@ MUTATIONS: list[Mutation] = [
         "the recorded config leaves out the dropout settings (same shapes, another model)",
         ("tests/models/test_registry.py::test_config_rebuilds_the_same_model",),
     ),
+    # ----- definitions (striate.reference) and kernels (striate.kernels) ---------------------
+    Mutation(
+        "bn-running-var-biased", "src/striate/kernels/norm.py",
+        "    running_var += momentum * m / (m - 1) * var  # unbiased estimate, as PyTorch\n",
+        "    running_var += momentum * var\n",
+        "the running variance takes the biased batch variance (PyTorch keeps the unbiased one)",
+        ("tests/functional/test_norm.py",),
+    ),
+    Mutation(
+        "reference-bn-running-var-biased", "src/striate/reference/norm.py",
+        "            (1 - momentum) * running_var + momentum * m / (m - 1) * var)\n",
+        "            (1 - momentum) * running_var + momentum * var)\n",
+        "the definition's running variance is the biased one",
+        ("tests/reference/test_norm.py",),
+    ),
+    Mutation(
+        "lrn-alpha-not-divided", "src/striate/functional/norm.py",
+        "        d = k + (alpha / size) * _window_sum(x * x, before, after)\n",
+        "        d = k + alpha * _window_sum(x * x, before, after)\n",
+        "LRN's alpha is not divided by the window size (PyTorch divides it)",
+        ("tests/functional/test_norm.py",),
+    ),
+    Mutation(
+        "conv-kernel-not-flipped", "src/striate/kernels/conv/geometry.py",
+        "    return w[(slice(None, None, -1),) * n]\n",
+        "    return w\n",
+        "true convolution (flip=True) and the stride-1 dx forget to flip the kernel",
+        ("tests/functional/test_conv.py",),
+    ),
+    Mutation(
+        "reference-conv-dw-axes-swapped", "src/striate/reference/conv.py",
+        '        dw[t] = np.einsum("mgc,mgf->cgf", seen, dyg).reshape(w_shape[-2:])\n',
+        '        dw[t] = np.einsum("mgc,mgf->fgc", seen, dyg).reshape(w_shape[-2:])\n',
+        "the definition's dw has its channel axes swapped",
+        ("tests/reference/test_conv.py",),
+    ),
+    Mutation(
+        "max-pool-last-tie", "src/striate/kernels/pool.py",
+        "                np.greater(view, target, out=b)\n",
+        "                np.greater_equal(view, target, out=b)\n",
+        "max pooling's gradient goes to the last tied maximum (NumPy kernel)",
+        ("tests/functional/test_pool.py", "tests/kernels/test_pool_kernels.py"),
+    ),
+    Mutation(
+        "avg-pool-counts-padding", "src/striate/functional/pool.py",
+        "    if count_include_pad or not is_padded(windows.pads):\n",
+        "    if True:\n",
+        "average pooling divides by the window size where padding should be left out",
+        ("tests/functional/test_pool.py", "tests/kernels/test_pool_kernels.py"),
+    ),
+    Mutation(
+        "reference-max-pool-pads-zero", "src/striate/reference/pool.py",
+        "    xp = pad(x, padding, -np.inf)\n",
+        "    xp = pad(x, padding, 0.0)\n",
+        "the definition's max pooling pads with zeros, so padding can win a max",
+        ("tests/reference/test_pool.py",),
+    ),
 ]
 
 

@@ -122,7 +122,7 @@ def conv_relu(x, w, b=None, stride=1, padding="valid", dilation=1, groups: int =
     """relu(conv(x, w) + b), the ReLU taken in the pass that adds the bias (a ReLU of its own
     would read and write the whole output again). Arguments as `F.conv2d`.
 
-    >>> conv_relu(np.ones((1, 5, 5, 2)), -np.ones((3, 3, 2, 4))).data.max()
+    >>> float(conv_relu(np.ones((1, 5, 5, 2)), -np.ones((3, 3, 2, 4))).data.max())
     0.0
     """
     return conv_affine(x, w, None, b, None, True, stride, padding, dilation, groups, flip)
@@ -145,7 +145,7 @@ def batch_norm_relu(x, gamma=None, beta=None, running_mean=None, running_var=Non
     """relu(batch_norm(x)), the ReLU taken in the batch norm's last pass. Arguments as
     `F.batch_norm`.
 
-    >>> batch_norm_relu(np.random.randn(8, 4, 4, 3)).data.min()
+    >>> float(batch_norm_relu(np.random.randn(8, 4, 4, 3)).data.min())
     0.0
     """
     return _batch_norm_ending("batch_norm_relu", x, None, gamma, beta, running_mean,

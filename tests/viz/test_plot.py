@@ -6,15 +6,16 @@ from PIL import Image
 from striate.viz import _plot
 
 
-def test_missing_matplotlib_names_the_extra(monkeypatch):
+def test_missing_matplotlib_names_the_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r"needs matplotlib.*pip install 'striate\[viz\]'"):
+    with pytest.raises(ImportError,
+                       match=r"needs matplotlib: install it \(pip install matplotlib\)"):
         _plot.figure()
 
 
-def test_missing_pillow_names_the_extra(monkeypatch):
+def test_missing_pillow_names_the_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "PIL", None)
-    with pytest.raises(ImportError, match=r"needs Pillow.*striate\[viz\]"):
+    with pytest.raises(ImportError, match=r"needs Pillow: install it \(pip install pillow\)"):
         _plot.pillow()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import warnings
 from typing import Any
 
@@ -137,6 +138,7 @@ class Communicator:
         sys.stdout.flush()
         sys.stderr.flush()
         if self.size > 1:
+            time.sleep(0.2)  # let the launcher forward what was just written
             self.mpi_comm.Abort(code)
         os._exit(code)
 
@@ -210,8 +212,11 @@ def install_abort_hook(comm: Communicator) -> None:
 
     def hook(kind, value, traceback):
         try:
-            print(f"striate.distributed: rank {comm.rank} of {comm.size} failed; aborting the "
-                  f"job", file=sys.__stderr__, flush=True)
+            # the error itself in this first line: the traceback below may be cut short when
+            # the launcher tears the job down
+            print(f"striate.distributed: rank {comm.rank} of {comm.size} failed "
+                  f"({kind.__name__}: {value}); aborting the job", file=sys.__stderr__,
+                  flush=True)
             previous(kind, value, traceback)
         finally:
             comm.abort(130 if issubclass(kind, KeyboardInterrupt) else 1)

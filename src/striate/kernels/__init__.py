@@ -14,8 +14,9 @@ float rounding); `use("im2col")` and the other names prefer one algorithm; `expl
 algorithm a convolution takes and why.
 
 >>> from striate import kernels
->>> kernels.explain("conv2d", (128, 28, 28, 1), (5, 5, 1, 6), padding=2)
-'banded: 5x5 kernel, 6 filters on rows of 32 values'
+>>> with kernels.use("numpy"):  # the NumPy algorithms (else the compiled direct convolution)
+...     kernels.explain("conv2d", (128, 28, 28, 1), (5, 5, 1, 6), padding=2)
+'banded: 5x5 kernel, 6 filters on rows of 28 values'
 """
 
 from __future__ import annotations
