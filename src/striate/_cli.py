@@ -165,3 +165,10 @@ class Parser(argparse.ArgumentParser):
             hint = closest(flags[0].split("=")[0], known) if flags else ""
             message = f"{message}{hint}"
         self.exit(2, f"{self.prog}: {cap(message)} (see {self.prog} --help)\n")
+
+
+def one_sentence(error: BaseException) -> str:
+    """The error as one line; an OSError from the system as 'what happened: 'file''."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        return f"{error.strerror}: '{error.filename}'"
+    return " ".join(str(error).split()) or type(error).__name__
