@@ -16,16 +16,30 @@ from .banded import band_kernel, band_weights
 from .geometry import Geometry
 
 
+def _is_kernel(g: Geometry) -> bool:
+    """The kernel covers the input exactly (one output position, no padding, no dilation):
+    M is the kernel itself, (prod(k)*C_in, C_out). LeNet-5's C5: 5x5 kernels on 5x5 maps."""
+    return (g.in_size == g.kernel and all(d == 1 for d in g.dilation)
+            and not any(p for pair in g.pads for p in pair))
+
+
+def _matrix(w: np.ndarray, g: Geometry) -> np.ndarray:
+    return w.reshape(-1, w.shape[-1]) if _is_kernel(g) else band_kernel(w, g, len(g.kernel))
+
+
 def forward(x: np.ndarray, w: np.ndarray, g: Geometry) -> np.ndarray:
     """y (N, *out, C_out) = x (N, prod(in)*C_in) @ M."""
     n, c_out = x.shape[0], w.shape[-1]
-    return (x.reshape(n, -1) @ band_kernel(w, g, len(g.kernel))).reshape(n, *g.out_size, c_out)
+    return (x.reshape(n, -1) @ _matrix(w, g)).reshape(n, *g.out_size, c_out)
 
 
 def backward(dy, x, w, g: Geometry, x_shape, w_shape, need_dx, need_dw):
     """dx = dy @ M^T, dM = x^T @ dy summed back into dw."""
     n = x_shape[0]
     dy_rows, axes = dy.reshape(n, -1), len(g.kernel)
-    dx = (dy_rows @ band_kernel(w, g, axes).T).reshape(x_shape) if need_dx else None
-    dw = band_weights(x.reshape(n, -1).T @ dy_rows, g, w_shape, axes) if need_dw else None
+    dx = (dy_rows @ _matrix(w, g).T).reshape(x_shape) if need_dx else None
+    dw = None
+    if need_dw:
+        dm = x.reshape(n, -1).T @ dy_rows
+        dw = dm.reshape(w_shape) if _is_kernel(g) else band_weights(dm, g, w_shape, axes)
     return dx, dw
