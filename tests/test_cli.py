@@ -39,6 +39,15 @@ def run_dir(tmp_path_factory):
     return out
 
 
+def test_default_output_folder_is_named_after_the_model(tmp_path):
+    """Without --out the run goes to runs/<model>-<date>-<time>, the model as resolved from
+    the defaults when none is named."""
+    result = striate("train", "--limit", "120", "--epochs", "1", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("lenet5-") and (run / "best.safetensors").is_file(), run.name
+
+
 def test_train_writes_checkpoints_and_pictures(run_dir):
     for name in ("best.safetensors", "last.safetensors", "curves.png", "confusion.png",
                  "history.json"):

@@ -246,7 +246,7 @@ def _resolve_train_config(args) -> tuple[dict, Path | None, Path]:
     config["lr"] = config["lr"] or DEFAULT_LR[config["optimizer"]]
     config["epochs"] = args.epochs or DEFAULT_EPOCHS
     out = Path(args.out) if args.out else \
-        Path("runs") / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+        Path("runs") / f"{config['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
     return config, None, out
 
 
