@@ -115,45 +115,35 @@ _register_conv2d(16, 56, 144, 144, 3, groups=144, forward=False, label=" depthwi
 
 
 # ===== pooling =================================================================================
-@workload("max_pool2d 3x3/2 112x112x64 b16 forward+backward", flops=0)
-def _max_pool(rng):
-    x = rng.standard_normal((16, 112, 112, 64), dtype=np.float32)
-    dy = rng.standard_normal((16, 56, 56, 64), dtype=np.float32)
-    xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
-    dyt = torch.from_numpy(dy).permute(0, 3, 1, 2).contiguous()
+def _max_pool(n, size, channels, k, stride, padding):
+    """Max pooling forward and backward on a (n, size, size, channels) map."""
 
-    def ours():
-        xs = Tensor(x, requires_grad=True)
-        F.max_pool2d(xs, 3, stride=2, padding=1).backward(dy)
-        return xs.grad
+    def build(rng):
+        x = rng.standard_normal((n, size, size, channels), dtype=np.float32)
+        out = (size + 2 * padding - k) // stride + 1
+        dy = rng.standard_normal((n, out, out, channels), dtype=np.float32)
+        xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
+        dyt = torch.from_numpy(dy).permute(0, 3, 1, 2).contiguous()
 
-    def theirs():
-        xt.grad = None
-        torch.nn.functional.max_pool2d(xt, 3, stride=2, padding=1).backward(dyt)
-        return xt.grad
+        def ours():
+            xs = Tensor(x, requires_grad=True)
+            F.max_pool2d(xs, k, stride=stride, padding=padding).backward(dy)
+            return xs.grad
 
-    return ours, theirs
+        def theirs():
+            xt.grad = None
+            torch.nn.functional.max_pool2d(xt, k, stride=stride, padding=padding).backward(dyt)
+            return xt.grad
+
+        return ours, theirs
+
+    return build
 
 
-@workload("max_pool2d 2x2 28x28x6 b128 forward+backward", flops=0)
-def _max_pool_lenet(rng):
-    """LeNet-5's first pooling: a 6-channel map."""
-    x = rng.standard_normal((128, 28, 28, 6), dtype=np.float32)
-    dy = rng.standard_normal((128, 14, 14, 6), dtype=np.float32)
-    xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous().requires_grad_(True)
-    dyt = torch.from_numpy(dy).permute(0, 3, 1, 2).contiguous()
-
-    def ours():
-        xs = Tensor(x, requires_grad=True)
-        F.max_pool2d(xs, 2).backward(dy)
-        return xs.grad
-
-    def theirs():
-        xt.grad = None
-        torch.nn.functional.max_pool2d(xt, 2).backward(dyt)
-        return xt.grad
-
-    return ours, theirs
+workload("max_pool2d 3x3/2 112x112x64 b16 forward+backward", flops=0)(
+    _max_pool(16, 112, 64, 3, 2, 1))
+# LeNet-5's first pooling: a 6-channel map
+workload("max_pool2d 2x2 28x28x6 b128 forward+backward", flops=0)(_max_pool(128, 28, 6, 2, 2, 0))
 
 
 # ===== normalisation ===========================================================================
