@@ -177,7 +177,7 @@ def _compose(conv, bn, x, residual, relu: bool):
 
 def _bn_ending(bn, x, residual, relu: bool) -> Tensor:
     """relu?(bn(x) + residual) for an `nn.BatchNorm` layer, in the batch norm's pass."""
-    if bn.hooked:
+    if bn.hooked or not bn.fusable:
         return _compose(None, bn, x, residual, relu)
     bn.check_input(as_tensor(x))
     return _batch_norm_ending(bn.label, x, residual, bn.weight, bn.bias, bn.running_mean,
@@ -196,15 +196,18 @@ def conv_bn(conv, bn, x, residual=None, relu: bool = False) -> Tensor:
     In evaluation the batch norm is a per-channel scale and shift taken inside the
     convolution's pass with the residual and the ReLU (`conv_affine`); in training the
     convolution, then the batch norm with the add and the ReLU in its pass (`bn_relu`). A
-    convolution with an activation of its own, or a layer with a forward hook, runs the plain
-    composition."""
+    convolution with an activation of its own, a layer with a forward hook, or a batch norm
+    that is not `fusable` (a synchronised one in training) runs the plain composition."""
     x = as_tensor(x)
-    if conv.activation is not None or conv.hooked or bn.hooked:
+    if conv.activation is not None or conv.hooked or bn.hooked or not bn.fusable:
         return _compose(conv, bn, x, residual, relu)
     if bn.training:
         return _bn_ending(bn, conv(x), residual, relu)
     conv.check_input(x)
-    bn.check_input(as_tensor(np.empty((1, conv.filters), dtype=x.dtype)))
+    if not bn.built:  # built for the convolution's filters, as its first call would
+        bn.build((conv.filters,))
+    if bn.input_channels != conv.filters:
+        return _compose(conv, bn, x, residual, relu)  # the norm's own error names the layer
     scale, shift = bn.evaluation_map()
     if conv.bias is not None:
         shift = conv.bias * scale + shift

@@ -130,12 +130,12 @@ class SyncBatchNorm(BatchNorm):
     comm: Communicator | None = None
 
     @property
-    def hooked(self) -> bool:
-        """True in training: the fused ops of `striate.fused` (conv_bn, conv_bn_add_relu, ...)
+    def fusable(self) -> bool:
+        """False in training: the fused ops of `striate.fused` (conv_bn, conv_bn_add_relu, ...)
         then call this layer instead of computing a per-process batch norm inside their own
         pass. In evaluation (running statistics, nothing to synchronise) they fuse it as
         they fuse BatchNorm."""
-        return self.training or super().hooked
+        return not self.training
 
     def forward(self, x, *args, **kwargs):
         if not self.training:

@@ -91,6 +91,12 @@ class BatchNorm(_ChannelAffine):
         super().__init__(eps, center, scale, input_channels, name)
         self.momentum = momentum
 
+    @property
+    def fusable(self) -> bool:
+        """Whether `striate.fused` may compute this batch norm inside its own pass (a subclass
+        that computes it otherwise, `distributed.SyncBatchNorm` in training, says no)."""
+        return True
+
     def _build(self, input_shape) -> None:
         super()._build(input_shape)
         channels = input_shape[-1]
