@@ -13,7 +13,7 @@ import sys
 import time
 import webbrowser
 
-from .._cli import add_seed, parse_input_shape, print_config
+from .._cli import add_seed, closest, parse_input_shape, print_config
 from ..errors import UserError
 
 __all__ = ["add_parsers", "make_explorer", "run_explore"]
@@ -67,8 +67,8 @@ def make_explorer(source: str, input_shape=None, seed: int = 0):
         metadata = {**checkpoint.metadata, "checkpoint": str(source)}
         return Explorer(model, metadata, input_shape, title=os.path.basename(source))
     if source not in models.names():
-        raise UserError(f"'{source}' is neither a checkpoint file nor a model name; models: "
-                        f"{', '.join(models.names())}")
+        raise UserError(f"'{source}' is neither a checkpoint file nor a model name"
+                        f"{closest(source, models.names())}; `striate models` lists the models")
     nn.init.set_seed(seed)
     model = models.create(source)
     try:
