@@ -67,3 +67,24 @@ def test_blocks_cover_the_rows_in_order():
                                                        slice(9, 10)]
     assert _parallel.blocks(slice(0, 5), 100, 50, least=2) == [slice(0, 2), slice(2, 4),
                                                               slice(4, 5)]
+
+
+@pytest.mark.skipif(_parallel.THREADS < 2, reason="needs the pool: one core here")
+def test_an_error_in_the_callers_share_waits_for_the_pools_items():
+    """Ctrl-C (or an error) in the calling thread's share leaves run_all only after the pool's
+    items have ended: they may be inside BLAS under one_blas_thread, and the interpreter waits
+    for the pool at exit."""
+    import time
+
+    ended = []
+
+    def work(item):
+        if item == 0:
+            time.sleep(0.05)  # the pool's item has started
+            raise KeyboardInterrupt
+        time.sleep(0.3)
+        ended.append(item)
+
+    with pytest.raises(KeyboardInterrupt, match=r"^$"):
+        _parallel.run_all(work, [0, 1])
+    assert ended == [1]

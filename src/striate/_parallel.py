@@ -10,6 +10,7 @@ the pool's threads off BLAS's own threads.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import contextvars
 import functools
@@ -58,8 +59,17 @@ def run_all(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     # Each item runs in a copy of the caller's context, so that context-local settings (NumPy's
     # np.errstate among them) hold in the pool's threads as in the caller.
     futures = [_executor().submit(contextvars.copy_context().run, fn, item) for item in items[1:]]
-    first = fn(items[0])  # the calling thread works too instead of waiting idle
-    return [first, *(f.result() for f in futures)]
+    try:
+        first = fn(items[0])  # the calling thread works too instead of waiting idle
+        return [first, *(f.result() for f in futures)]
+    except BaseException:
+        # An error, or Ctrl-C, in this thread: the pool's items still run (they may be inside
+        # BLAS under `one_blas_thread`, whose exit must not change BLAS's threads under them,
+        # and the interpreter waits for the pool at exit). Let them end before leaving.
+        for f in futures:
+            f.cancel()
+        concurrent.futures.wait(futures)
+        raise
 
 
 def blocks(rows: slice, sample_bytes: int, budget: int, least: int = 1) -> list[slice]:
