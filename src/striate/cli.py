@@ -43,6 +43,7 @@ from .errors import UserError
 
 EXIT_USER_ERROR = 2
 EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
 
 # Modules that add their own commands with `add_parsers(subparsers)`: one line each.
 COMMAND_MODULES = (
@@ -336,4 +337,17 @@ def main(argv: list[str] | None = None) -> int:
         raise
     except KeyboardInterrupt:
         print(f"striate {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def entry() -> None:
+    """The `striate` program (console script and `python -m striate`): `main`, then exit with
+    its code. After Ctrl-C the process ends as soon as its message is out (os._exit), instead of
+    waiting at the interpreter's exit for work the interrupt left in the thread pool's workers:
+    everything striate writes is written atomically, so nothing is left half-written."""
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -344,7 +344,7 @@ def _train(args, job) -> int:
         return _train_run(args, job, config, resume, out)
     except KeyboardInterrupt:
         _report_interrupt(out, resume)
-        return 130
+        return 130  # cli.EXIT_INTERRUPTED
 
 
 class _EpochsDone:
