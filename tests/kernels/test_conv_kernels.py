@@ -24,6 +24,18 @@ def geometry(size, kernel, stride=1, padding="valid", dilation=1) -> Geometry:
     return Geometry(tuple(size), out, tuple(kernel), stride, dilation, pads)
 
 
+def assert_definition(x, w, b, dy, y, dx, dw, db, args, rtol, atol, atol_dw=None):
+    """y, dx, dw (and db, unless None) equal the definitions' for the resolved geometry args =
+    (stride, pads, dilation, groups)."""
+    np.testing.assert_allclose(y, reference.conv(x, w, b, *args), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(dx, reference.conv_dx(dy, w, x.shape, *args), rtol=rtol,
+                               atol=atol)
+    np.testing.assert_allclose(dw, reference.conv_dw(dy, x, w.shape, *args), rtol=rtol,
+                               atol=atol if atol_dw is None else atol_dw)
+    if db is not None:
+        np.testing.assert_allclose(db, reference.conv_db(dy), rtol=rtol, atol=atol)
+
+
 def run(algorithm, n, x, w, b, stride, padding, dilation, groups):
     """y, dx, dw, db of F.conv{n}d under `kernels.use(algorithm)`, and which algorithms ran."""
     xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
@@ -98,10 +110,7 @@ def test_each_algorithm_computes_the_definition(algorithm, case, dtype, rng):
     pads = geometry(size, kernel, stride, padding, dilation).pads
     args = (stride, pads, dilation, groups)
     tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-4)
-    np.testing.assert_allclose(y, reference.conv(x, w, b, *args), **tol)
-    np.testing.assert_allclose(dx, reference.conv_dx(dy, w, x.shape, *args), **tol)
-    np.testing.assert_allclose(dw, reference.conv_dw(dy, x, w.shape, *args), **tol)
-    np.testing.assert_allclose(db, reference.conv_db(dy), **tol)
+    assert_definition(x, w, b, dy, y, dx, dw, db, args, **tol)
     assert y.dtype == dx.dtype == dw.dtype == dtype
     assert algorithm in ran, f"{algorithm} did not run: {ran}"
 
@@ -126,11 +135,7 @@ def test_random_configurations_on_every_algorithm(seed):
     args = (stride, padding, dilation, groups)
     for algorithm in ("auto", *table.ALGORITHMS):
         y, dy, dx, dw, db, _ = run(algorithm, n, x, w, b, *args)
-        np.testing.assert_allclose(y, reference.conv(x, w, b, *args), rtol=1e-10, atol=1e-10)
-        np.testing.assert_allclose(dx, reference.conv_dx(dy, w, x.shape, *args), rtol=1e-10,
-                                   atol=1e-10)
-        np.testing.assert_allclose(dw, reference.conv_dw(dy, x, w.shape, *args), rtol=1e-10,
-                                   atol=1e-10)
+        assert_definition(x, w, b, dy, y, dx, dw, db, args, rtol=1e-10, atol=1e-10)
 
 
 # ===== the dispatch table, pinned on named layers =============================================
@@ -292,9 +297,5 @@ def test_large_inputs_cut_into_pieces(algorithm, shape, kernel, rng):
     y, dy, dx, dw, db, ran = run(algorithm, 2, x, w, b, (1, 1), "same", (1, 1), 1)
     pads = geometry(shape[1:3], kernel, 1, "same").pads
     args = ((1, 1), pads, (1, 1), 1)
-    np.testing.assert_allclose(y, reference.conv(x, w, b, *args), rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(dx, reference.conv_dx(dy, w, x.shape, *args), rtol=1e-9,
-                               atol=1e-9)
-    np.testing.assert_allclose(dw, reference.conv_dw(dy, x, w.shape, *args), rtol=1e-9,
-                               atol=1e-7)
+    assert_definition(x, w, b, dy, y, dx, dw, db, args, rtol=1e-9, atol=1e-9, atol_dw=1e-7)
     assert algorithm in ran
