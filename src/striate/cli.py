@@ -37,13 +37,15 @@ from ._cli import (
     user_words,
 )
 from ._malloc import keep_freed_memory
-from .cli_data import read_checkpoint_model, stored_image_shape
+from .cli_data import (
+    EXIT_DIVERGED,
+    EXIT_INTERRUPTED,
+    EXIT_USER_ERROR,
+    read_checkpoint_model,
+    stored_image_shape,
+)
 from .data import load_test_part, read_npz
 from .errors import UserError
-
-EXIT_USER_ERROR = 2
-EXIT_DIVERGED = 3
-EXIT_INTERRUPTED = 130
 
 # Modules that add their own commands with `add_parsers(subparsers)`: one line each.
 COMMAND_MODULES = (

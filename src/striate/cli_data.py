@@ -1,11 +1,17 @@
-"""What the train, evaluate and predict commands share: a checkpoint and its model, and the
-preprocessing of an image data set for a model (`striate.cli`, `striate.cli_train`)."""
+"""What the train, evaluate and predict commands share: the exit codes, a checkpoint and its
+model, and the preprocessing of an image data set for a model (`striate.cli`,
+`striate.cli_train`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 MNIST_STYLE_DATASETS = ("bundled", "mnist")
+
+# The command line's exit codes (besides 0): a user error, a diverged run, Ctrl-C.
+EXIT_USER_ERROR = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
 
 
 def read_checkpoint_model(path: str):

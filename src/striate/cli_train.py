@@ -26,6 +26,7 @@ from ._cli import (
 )
 from ._files import atomic_open
 from .cli_data import (
+    EXIT_INTERRUPTED,
     MNIST_STYLE_DATASETS,
     PAD_AT_LEAST,
     default_preprocessing,
@@ -344,7 +345,7 @@ def _train(args, job) -> int:
         return _train_run(args, job, config, resume, out)
     except KeyboardInterrupt:
         _report_interrupt(out, resume)
-        return 130  # cli.EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
 
 
 class _EpochsDone:
