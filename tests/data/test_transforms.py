@@ -222,7 +222,7 @@ def _rotate_reference(image, degrees, fill=0.0):
     return out
 
 
-@pytest.mark.parametrize("shape", [(3, 9, 9), (3, 8, 11), (2, 7, 6, 2)])
+@pytest.mark.parametrize("shape", [(3, 9, 9), (3, 8, 11), (2, 7, 6, 2), (4, 3, 14)])
 def test_rotation_matches_reference(rng, shape):
     x = _images(rng, shape, np.float64)
     seed = int(rng.integers(1 << 30))

@@ -309,13 +309,6 @@ class RandomRotation(Transform):
         self.degrees = (float(degrees[0]), float(degrees[1]))
         self.interpolation, self.fill = interpolation, fill
 
-    def _gather(self, x, rows, cols):
-        """x at integer positions (N, H, W), fill where a position lies outside the image."""
-        inside = (rows >= 0) & (rows < x.shape[1]) & (cols >= 0) & (cols < x.shape[2])
-        values = x[np.arange(len(x))[:, None, None], rows.clip(0, x.shape[1] - 1),
-                   cols.clip(0, x.shape[2] - 1)]
-        return np.where(_expand(inside, x), values, np.asarray(self.fill, values.dtype))
-
     def apply(self, x, rng):
         n, height, width = x.shape[:3]
         theta = np.deg2rad(rng.uniform(*self.degrees, n))[:, None, None]  # (N, 1, 1)
@@ -324,16 +317,31 @@ class RandomRotation(Transform):
         dx = np.arange(width)[None, None, :] - cx  # (1, 1, W)
         src_y = cy + np.sin(theta) * dx + np.cos(theta) * dy  # (N, H, W)
         src_x = cx + np.cos(theta) * dx - np.sin(theta) * dy
+        # Sample a copy of x framed by 2 pixels of fill: a source point off the image is
+        # clipped into the frame, so it reads fill without a mask. One flat index per point
+        # (N, H, W) into the framed images' pixels.
+        framed = np.pad(x, ((0, 0), (2, 2), (2, 2)) + ((0, 0),) * (x.ndim - 3),
+                        constant_values=self.fill)
+        stride = width + 4  # a framed row
+        pixels = framed.reshape(n * (height + 4) * stride, *x.shape[3:])
+        first = (np.arange(n) * (height + 4) * stride)[:, None, None]
+
+        def at(rows, cols):
+            """The flat index of (rows, cols), each clipped to the frame's first or last
+            two pixels, so that also the next row and column are still in the frame."""
+            rows = rows.clip(-2, height).astype(np.intp) + 2
+            return first + rows * stride + (cols.clip(-2, width).astype(np.intp) + 2)
+
         if self.interpolation == "nearest":
-            return self._gather(x, np.rint(src_y).astype(np.intp), np.rint(src_x).astype(np.intp))
+            return pixels.take(at(np.rint(src_y), np.rint(src_x)), axis=0)
         dtype = np.float64 if x.dtype == np.float64 else np.float32
         y0, x0 = np.floor(src_y), np.floor(src_x)
         wy, wx = (src_y - y0).astype(dtype), (src_x - x0).astype(dtype)
-        y0, x0 = y0.astype(np.intp), x0.astype(np.intp)
+        corner = at(y0, x0)
         y = np.zeros(x.shape, dtype)
-        for oy, ox, weight in ((0, 0, (1 - wy) * (1 - wx)), (0, 1, (1 - wy) * wx),
-                               (1, 0, wy * (1 - wx)), (1, 1, wy * wx)):
-            y += _expand(weight, x) * self._gather(x, y0 + oy, x0 + ox).astype(dtype)
+        for offset, weight in ((0, (1 - wy) * (1 - wx)), (1, (1 - wy) * wx),
+                               (stride, wy * (1 - wx)), (stride + 1, wy * wx)):
+            y += _expand(weight, x) * pixels.take(corner + offset, axis=0).astype(dtype)
         if np.issubdtype(x.dtype, np.integer):
             info = np.iinfo(x.dtype)
             return np.rint(y).clip(info.min, info.max).astype(x.dtype)
