@@ -37,16 +37,26 @@ def test_over_batch_covers_the_batch():
     assert _parallel.over_batch(lambda rows: rows, 10, 1) == [slice(0, 10)]
 
 
-def test_one_blas_thread_limits_blas_inside_and_restores_it_after():
+def blas_threads():
     from threadpoolctl import threadpool_info
 
-    def blas_threads():
-        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
 
+
+def test_one_blas_thread_limits_blas_inside_and_restores_it_after():
     before = blas_threads()
     with _parallel.one_blas_thread():
         assert all(n == 1 for n in blas_threads())
     assert blas_threads() == before
+
+
+def test_small_products_run_on_one_blas_thread_and_large_ones_on_all():
+    before = blas_threads()
+    with _parallel.small_product(_parallel.SMALL_PRODUCT - 1):
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == before
+    with _parallel.small_product(_parallel.SMALL_PRODUCT):
+        assert blas_threads() == before
 
 
 def test_pool_threads_keep_the_callers_numpy_error_state(monkeypatch):

@@ -32,6 +32,8 @@ THREADS = max(1, min(4, getattr(os, "process_cpu_count", os.cpu_count)() or 1))
 MIN_PARALLEL_WORK = 1 << 20  # elements touched; below this, threads cost more than they save
 # Bytes of the leading array per block of `by_blocks`: its passes stay in the (1 MiB) L2 cache.
 BLOCK_BYTES = 1 << 20
+# Multiply-adds below which a product runs on one BLAS thread (`small_product`).
+SMALL_PRODUCT = 1 << 24
 
 _inside = threading.local()
 
@@ -112,6 +114,18 @@ def by_blocks(fn: Callable[[slice], object], a: np.ndarray) -> None:
 @functools.cache
 def _blas() -> ThreadpoolController:
     return ThreadpoolController().select(user_api="blas")
+
+
+def small_product(macs: int) -> contextlib.AbstractContextManager:
+    """A context for a product of `macs` multiply-adds: BLAS on one thread below SMALL_PRODUCT,
+    as it is above.
+
+    After a call on several threads, OpenBLAS's workers spin for ~0.1 s (measured: a whole
+    core) waiting for the next call, and take that core from the pool's threads and the
+    compiled kernels that run next: a LeNet-5 training step, whose dense layers and bias sums
+    were small products on two BLAS threads, took 8.4-9.8 ms against 5.5-6.7 with every
+    product on one thread. A product this small gains less from a second thread than that."""
+    return one_blas_thread() if macs < SMALL_PRODUCT else contextlib.nullcontext()
 
 
 def one_blas_thread() -> contextlib.AbstractContextManager:

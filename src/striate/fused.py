@@ -70,9 +70,12 @@ class ConvAffine(Op):
         return y
 
     def backward(self, dy):
-        if self.y is not None:
-            dy = relu_gradient(dy, self.y)
         need_dx, need_dw, need_dscale, need_dshift, need_dresidual = self.needs_grad
+        # Without a scale, and with no residual that needs the masked dy, the kernels take the
+        # ReLU's mask and dshift in their own pass (compiled: one pass for all three).
+        in_kernels = self.scale is None and not need_dresidual
+        if self.y is not None and not in_kernels:
+            dy = relu_gradient(dy, self.y)
         dscale = None
         if need_dscale:  # sum over positions of conv(x, w) * dy, per channel
             z = kernels.forward(self.x, self.w, self.geometry, self.groups)
@@ -80,12 +83,15 @@ class ConvAffine(Op):
                                dy.reshape(-1, z.shape[-1]))
         dz = dy if self.scale is None or not (need_dx or need_dw) else ChannelMap(
             self.scale).new(dy)
-        dx, dw = kernels.backward(dz, self.x, self.w, self.geometry, self.groups, self.x_shape,
-                                  self.w_shape, need_dx, need_dw)
+        dx, dw, dshift = kernels.backward(dz, self.x, self.w, self.geometry, self.groups,
+                                          self.x_shape, self.w_shape, need_dx, need_dw,
+                                          need_dshift and self.scale is None,
+                                          self.y if in_kernels else None)
         if dw is not None and self.flip:
             dw = kernels.flip(dw, len(self.geometry.kernel)).copy()
-        return (dx, dw, dscale, kernels.bias_grad(dy) if need_dshift else None,
-                dy if need_dresidual else None)
+        if need_dshift and self.scale is not None:
+            dshift = kernels.bias_grad(dy)
+        return dx, dw, dscale, dshift, dy if need_dresidual else None
 
 
 def conv_affine(x, w, scale=None, shift=None, residual=None, relu: bool = False, stride=1,

@@ -6,7 +6,7 @@ taps that read only padding) checked against what they stand for."""
 import numpy as np
 import pytest
 
-from striate import Tensor, kernels
+from striate import Tensor, fused, kernels
 from striate import functional as F
 from striate.arith import conv_geometry
 from striate.kernels import native
@@ -113,6 +113,37 @@ def test_each_algorithm_computes_the_definition(algorithm, case, dtype, rng):
     assert_definition(x, w, b, dy, y, dx, dw, db, args, **tol)
     assert y.dtype == dx.dtype == dw.dtype == dtype
     assert algorithm in ran, f"{algorithm} did not run: {ran}"
+
+
+@pytest.mark.parametrize("algorithm, case", [
+    pytest.param(a, c, marks=pytest.mark.skipif(a == "direct" and not native.available,
+                                                 reason=f"compiled kernels: {native.reason}"))
+    for a, cases in CASES.items() for c in cases],
+                         ids=[f"{a}-{_id(c)}" for a, cases in CASES.items() for c in cases])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_each_algorithm_with_a_relu_computes_the_definition(algorithm, case, dtype, rng):
+    """relu(conv(x, w) + b) (`fused.conv_relu`, whose backward hands the ReLU's mask and db to
+    the kernels): forward, dx, dw and db are the definitions' with dy masked where the sum is
+    not positive, on each algorithm."""
+    n, batch, size, c_in, c_out, kernel, stride, padding, dilation, groups = case
+    x = rng.standard_normal((batch, *size, c_in)).astype(dtype)
+    w = rng.standard_normal((*kernel, c_in // groups, c_out)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
+    with kernels.use(algorithm), kernels.record() as ran:
+        y = fused.conv_relu(xt, wt, bt, stride, padding, dilation, groups)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        y.backward(dy)
+    args = (stride, geometry(size, kernel, stride, padding, dilation).pads, dilation, groups)
+    z = reference.conv(x, w, b, *args)
+    assert (z > 0).any() and (z <= 0).any()
+    tol = dict(rtol=1e-10, atol=1e-10) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-4)
+    np.testing.assert_allclose(y.data, np.maximum(z, 0), **tol)
+    g = dy * (z > 0)
+    np.testing.assert_allclose(xt.grad, reference.conv_dx(g, w, x.shape, *args), **tol)
+    np.testing.assert_allclose(wt.grad, reference.conv_dw(g, x, w.shape, *args), **tol)
+    np.testing.assert_allclose(bt.grad, reference.conv_db(g), **tol)
+    assert algorithm in {a for family, a in ran if family == "conv"}
 
 
 @pytest.mark.parametrize("seed", range(12))

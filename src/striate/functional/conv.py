@@ -67,12 +67,11 @@ class Conv(Op):
         return kernels.forward(x, w, geometry, groups, None if b is None else ChannelMap(shift=b))
 
     def backward(self, dy):
-        need_dx, need_dw, need_db = self.needs_grad
-        dx, dw = kernels.backward(dy, self.x, self.w, self.geometry, self.groups, self.x_shape,
-                                  self.w_shape, need_dx, need_dw)
+        dx, dw, db = kernels.backward(dy, self.x, self.w, self.geometry, self.groups,
+                                      self.x_shape, self.w_shape, *self.needs_grad)
         if dw is not None and self.flip:
             dw = kernels.flip(dw, len(self.geometry.kernel)).copy()
-        return dx, dw, kernels.bias_grad(dy) if need_db else None
+        return dx, dw, db
 
 
 class ConvTranspose(Op):
@@ -86,7 +85,8 @@ class ConvTranspose(Op):
         self.w = w if self.needs_grad[0] else None
         c_in = w.shape[-2] * groups
         y_shape = (x.shape[0], *geometry.in_size, c_in)
-        y, _ = kernels.backward(x, None, w, geometry, groups, y_shape, w.shape, True, False)
+        y, _, _ = kernels.backward(x, None, w, geometry, groups, y_shape, w.shape, True,
+                                   False)
         if b is not None:
             ChannelMap(shift=b).over(y, y)
         return y
@@ -96,8 +96,8 @@ class ConvTranspose(Op):
         dx = kernels.forward(dy, self.w, self.geometry, self.groups) if need_dx else None
         dw = None
         if need_dw:
-            _, dw = kernels.backward(self.x, dy, None, self.geometry, self.groups, dy.shape,
-                                     self.w_shape, False, True)
+            _, dw, _ = kernels.backward(self.x, dy, None, self.geometry, self.groups,
+                                        dy.shape, self.w_shape, False, True)
         return dx, dw, kernels.bias_grad(dy) if need_db else None
 
 

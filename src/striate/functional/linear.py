@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _parallel
 from ..tensor import Op, Tensor, as_tensor
 
 __all__ = ["dense", "embedding"]
@@ -14,7 +15,9 @@ class Dense(Op):
         # dx needs w and dw needs x: keep each only when that gradient is wanted.
         self.x = x if self.needs_grad[1] else None
         self.w = w if self.needs_grad[0] else None
-        y = x @ w  # (..., out)
+        self.macs = x.size * w.shape[1]  # multiply-adds of the product, and of each gradient's
+        with _parallel.small_product(self.macs):
+            y = x @ w  # (..., out)
         if b is not None:
             y += b
         return y
@@ -22,10 +25,11 @@ class Dense(Op):
     def backward(self, dy):
         dx = dw = db = None
         dy2 = dy.reshape(-1, dy.shape[-1])  # (M, out), M = product of the leading axes
-        if self.needs_grad[0]:
-            dx = dy @ self.w.T
-        if self.needs_grad[1]:
-            dw = self.x.reshape(-1, self.x.shape[-1]).T @ dy2  # (in, M) @ (M, out)
+        with _parallel.small_product(self.macs):
+            if self.needs_grad[0]:
+                dx = dy @ self.w.T
+            if self.needs_grad[1]:
+                dw = self.x.reshape(-1, self.x.shape[-1]).T @ dy2  # (in, M) @ (M, out)
         if self.needs_grad[2]:
             db = dy2.sum(axis=0)
         return dx, dw, db

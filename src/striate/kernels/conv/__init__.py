@@ -18,6 +18,7 @@ from ...reference.conv import conv_db as reference_db
 from ...reference.conv import conv_dw as reference_dw
 from ...reference.conv import conv_dx as reference_dx
 from .. import switch
+from ..channelwise import relu_gradient
 from . import banded, dense, depthwise, direct, im2col, table, winograd
 from .geometry import Geometry, adjoint_geometry, adjoint_kernel, channel_sum, crop, flip
 
@@ -68,45 +69,68 @@ def forward(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, finish=None)
 
 
 def backward(dy, x, w, g: Geometry, groups: int, x_shape, w_shape, need_dx: bool,
-             need_dw: bool):
-    """(dx, dw) of y = conv(x, w) given dy (N, *out, C_out); None for what is not needed (x or
-    w may then be None)."""
-    if not (need_dx or need_dw):
-        return None, None
+             need_dw: bool, need_db: bool = False, relu_output=None):
+    """(dx, dw, db) of y = conv(x, w) + b given dy (N, *out, C_out), or of y = relu(conv(x, w)
+    + b) when relu_output (that y) is given: dy then counts only where y > 0. None for what is
+    not needed (x or w may then be None). The compiled direct kernels take the ReLU's mask and
+    db in their own pass; the other algorithms mask dy first and sum db apart."""
+    if not (need_dx or need_dw or need_db):
+        return None, None, None
     if not switch.reference():
         cut = crop(g)
         if cut is not None:  # the cut taps' weights get no gradient
             gc, taps = cut
-            dx, dwc = backward(dy, x, None if w is None else w[taps], gc, groups, x_shape,
-                               (*gc.kernel, *w_shape[len(taps):]), need_dx, need_dw)
+            dx, dwc, db = backward(dy, x, None if w is None else w[taps], gc, groups, x_shape,
+                                   (*gc.kernel, *w_shape[len(taps):]), need_dx, need_dw,
+                                   need_db, relu_output)
             dw = None
             if need_dw:
                 dw = np.zeros(w_shape, dtype=dy.dtype)
                 dw[taps] = dwc
-            return dx, dw
+            return dx, dw, db
     n, c_in, c_out = x_shape[0], x_shape[-1], w_shape[-1]
     algorithm = switch.ran("conv", choose(g, n, c_in, c_out, groups))
+    if algorithm == "direct":
+        return direct.backward(dy, x, w, g, groups, x_shape, w_shape, need_dx, need_dw, need_db,
+                               relu_output)
+    if relu_output is not None:
+        dy = relu_gradient(dy, relu_output)
+    db = bias_grad(dy) if need_db else None
+    if not (need_dx or need_dw):
+        return None, None, db
+    return (*_products_backward(algorithm, dy, x, w, g, groups, x_shape, w_shape, need_dx,
+                                need_dw), db)
+
+
+def _products_backward(algorithm: str, dy, x, w, g: Geometry, groups: int, x_shape, w_shape,
+                       need_dx: bool, need_dw: bool):
+    """(dx, dw) by `algorithm` (any but "direct")."""
+    c_in = x_shape[-1]
     if algorithm == "reference":
         args = (g.stride, g.pads, g.dilation, groups)
         return (reference_dx(dy, w, x_shape, *args) if need_dx else None,
                 reference_dw(dy, x, w_shape, *args) if need_dw else None)
-    if algorithm == "direct":
-        return direct.backward(dy, x, w, g, groups, x_shape, w_shape, need_dx, need_dw)
     if algorithm == "depthwise":
         dx = np.zeros(x_shape, dtype=dy.dtype) if need_dx else None
         return dx, depthwise.backward(dy, x, w, g, c_in, dx, need_dw)
     if algorithm == "dense":
         return dense.backward(dy, x, w, g, x_shape, w_shape, need_dx, need_dw)
     if algorithm == "banded":
-        return banded.backward(dy, x, w, g, x_shape, w_shape, need_dx, need_dw, backward)
+        return banded.backward(dy, x, w, g, x_shape, w_shape, need_dx, need_dw, _dx_dw)
     if algorithm == "winograd":  # dx: a convolution of dy that is one as well
         dx = forward(dy, adjoint_kernel(w, 1), adjoint_geometry(g), 1) if need_dx else None
         return dx, winograd.weight_grad(dy, x, g) if need_dw else None
     adjoint = adjoint_geometry(g)
-    if adjoint is not None and im2col.dy_patches_smaller(g, c_in, c_out, need_dx):
+    if adjoint is not None and im2col.dy_patches_smaller(g, c_in, w_shape[-1], need_dx):
         return im2col.stride1_backward(dy, x, w, adjoint, groups, x_shape, w_shape, need_dx,
                                        need_dw)
     return im2col.backward(dy, x, w, g, groups, x_shape, w_shape, need_dx, need_dw)
+
+
+def _dx_dw(dy, x, w, g: Geometry, groups: int, x_shape, w_shape, need_dx: bool,
+           need_dw: bool):
+    """(dx, dw) of y = conv(x, w): `backward` without a bias or a ReLU."""
+    return backward(dy, x, w, g, groups, x_shape, w_shape, need_dx, need_dw)[:2]
 
 
 def bias_grad(dy: np.ndarray) -> np.ndarray:

@@ -10,8 +10,11 @@ transposed products, dw summed back out of M.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from ... import _parallel
 from .banded import band_kernel, band_weights
 from .geometry import Geometry
 
@@ -30,16 +33,19 @@ def _matrix(w: np.ndarray, g: Geometry) -> np.ndarray:
 def forward(x: np.ndarray, w: np.ndarray, g: Geometry) -> np.ndarray:
     """y (N, *out, C_out) = x (N, prod(in)*C_in) @ M."""
     n, c_out = x.shape[0], w.shape[-1]
-    return (x.reshape(n, -1) @ _matrix(w, g)).reshape(n, *g.out_size, c_out)
+    m = _matrix(w, g)
+    with _parallel.small_product(n * m.size):
+        return (x.reshape(n, -1) @ m).reshape(n, *g.out_size, c_out)
 
 
 def backward(dy, x, w, g: Geometry, x_shape, w_shape, need_dx, need_dw):
     """dx = dy @ M^T, dM = x^T @ dy summed back into dw."""
     n = x_shape[0]
     dy_rows, axes = dy.reshape(n, -1), len(g.kernel)
-    dx = (dy_rows @ _matrix(w, g).T).reshape(x_shape) if need_dx else None
+    with _parallel.small_product(dy.size * math.prod(x_shape[1:])):
+        dx = (dy_rows @ _matrix(w, g).T).reshape(x_shape) if need_dx else None
+        dm = x.reshape(n, -1).T @ dy_rows if need_dw else None
     dw = None
     if need_dw:
-        dm = x.reshape(n, -1).T @ dy_rows
         dw = dm.reshape(w_shape) if _is_kernel(g) else band_weights(dm, g, w_shape, axes)
     return dx, dw

@@ -43,11 +43,12 @@ def forward(x: np.ndarray, w: np.ndarray, g: Geometry, groups: int, finish=None)
 
 
 def backward(dy, x, w, g: Geometry, groups: int, x_shape, w_shape, need_dx: bool,
-             need_dw: bool):
-    """(dx, dw); x or w may be None where their gradient is not needed (only their shape is)."""
+             need_dw: bool, need_db: bool = False, relu_output=None):
+    """(dx, dw, db), with dy masked where relu_output <= 0 when it is given, all in the compiled
+    pass; x or w may be None where their gradient is not needed (only their shape is)."""
     conv = native.conv2d_backward if groups == 1 else native.depthwise_conv2d_backward
     x = np.empty(x_shape, dy.dtype) if x is None else np.ascontiguousarray(x)
     w = np.empty(w_shape, dy.dtype) if w is None else np.ascontiguousarray(w)
-    dx, dw, _ = conv(np.ascontiguousarray(dy), x, w, g.stride, g.pads, g.dilation,
-                     need_dx=need_dx, need_dw=need_dw, need_db=False)
-    return dx, dw
+    y = None if relu_output is None else np.ascontiguousarray(relu_output)
+    return conv(np.ascontiguousarray(dy), x, w, g.stride, g.pads, g.dilation, y=y,
+                need_dx=need_dx, need_dw=need_dw, need_db=need_db)
