@@ -12,7 +12,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 NATIVE = Path("src/striate/kernels/native")
-SOURCES = ["module.c", "conv_direct.c", "depthwise.c", "pool.c", "channelwise.c"]
+SOURCES = ["module.c", "threads.c", "conv_direct.c", "depthwise.c", "pool.c", "channelwise.c"]
 
 
 class OptionalBuildExt(build_ext):
@@ -54,7 +54,7 @@ setup(
             sources=[str(NATIVE / name) for name in SOURCES],
             depends=[str(p) for p in NATIVE.glob("*.h")],
             extra_compile_args=_compile_args(),
-            libraries=[] if sys.platform == "win32" else ["m"],
+            libraries=[] if sys.platform == "win32" else ["m", "pthread"],
             optional=True,
         )
     ],

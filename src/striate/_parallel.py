@@ -51,12 +51,17 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_executor.cache_clear)
 
 
+def in_pool() -> bool:
+    """Whether the calling thread is one of the pool's (its work is a share already)."""
+    return getattr(_inside, "pool", False)
+
+
 def run_all(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     """[fn(item) for item in items], the items spread over the pool's threads and the caller's.
 
     fn must write only memory that belongs to its own item.
     """
-    if len(items) <= 1 or THREADS == 1 or getattr(_inside, "pool", False):
+    if len(items) <= 1 or THREADS == 1 or in_pool():
         return [fn(item) for item in items]
     # Each item runs in a copy of the caller's context, so that context-local settings (NumPy's
     # np.errstate among them) hold in the pool's threads as in the caller.

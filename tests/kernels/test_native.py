@@ -9,7 +9,11 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -506,18 +510,26 @@ def test_extension_checks_buffer_sizes_itself():
     w = np.zeros((3, 3, 2, 4), np.float32)
     y = np.zeros((1, 6, 6, 4), np.float32)
     geo = (1, 8, 8, 2, 3, 3, 4, 6, 6, 1, 1, 1, 1, 0, 0, 0, 0)
-    ext.conv2d_forward(0, x, w, None, y, geo, False, 0, 1)
+    ext.conv2d_forward(0, x, w, None, y, geo, False, 0, 1, 1)
     with pytest.raises(ValueError, match="y holds 143 elements"):
-        ext.conv2d_forward(0, x, w, None, y.reshape(-1)[1:], geo, False, 0, 1)
+        ext.conv2d_forward(0, x, w, None, y.reshape(-1)[1:], geo, False, 0, 1, 1)
     with pytest.raises(TypeError, match="element format"):
-        ext.conv2d_forward(1, x, w, None, y, geo, False, 0, 1)
+        ext.conv2d_forward(1, x, w, None, y, geo, False, 0, 1, 1)
     with pytest.raises(ValueError, match="output size does not match"):
-        ext.conv2d_forward(0, x, w, None, y, geo[:7] + (7,) + geo[8:], False, 0, 1)
+        ext.conv2d_forward(0, x, w, None, y, geo[:7] + (7,) + geo[8:], False, 0, 1, 1)
     with pytest.raises(ValueError, match="range"):
-        ext.conv2d_forward(0, x, w, None, y, geo, False, 0, 2)
+        ext.conv2d_forward(0, x, w, None, y, geo, False, 0, 2, 1)
     with pytest.raises(ValueError, match="C-contiguous, writable"):
         ext.conv2d_forward(0, x, w, None, np.zeros((1, 6, 6, 4), np.float32)[..., ::-1], geo,
-                           False, 0, 1)
+                           False, 0, 1, 1)
+    for parts in (0, 2, 65):  # at least one, no more than the rows (one image here)
+        with pytest.raises(ValueError, match="parts must be in"):
+            ext.conv2d_forward(0, x, w, None, y, geo, False, 0, 1, parts)
+    x2, dy2 = np.zeros((2, 8, 8, 2), np.float32), np.zeros((2, 6, 6, 4), np.float32)
+    with pytest.raises(ValueError, match="dw holds 72 elements, the geometry needs 144"):
+        # two parts: one copy of dw for each
+        ext.conv2d_backward(0, x2, w, dy2, None, None, np.zeros(w.shape, np.float32), None,
+                            (2,) + geo[1:], 0, 2, 2)
     with pytest.raises(ValueError, match="not available"):
         ext.set_isa("avx512-or-anything-else")
 
@@ -539,8 +551,10 @@ def test_switched_off_by_the_environment():
 
 
 MEMCHECK_SCRIPT = textwrap.dedent("""
+    import importlib
     import numpy as np
     from striate.kernels import native
+    ext = importlib.import_module("striate.kernels._native")
     rng = np.random.default_rng(0)
     for isa in ["baseline", "avx2"]:  # (valgrind does not run AVX-512 code)
         try:
@@ -570,6 +584,10 @@ MEMCHECK_SCRIPT = textwrap.dedent("""
             native.batch_norm_backward(y, x, mean, inv, y=y, need_dresidual=True)
             native.channel_map_backward(y, x, np.ones(3, dtype), y=y, need_dscale=True,
                                         need_dshift=True, need_dresidual=True)
+            # a call cut into two parts, the second on the extension's thread
+            geo = (2, 11, 9, 3, 3, 2, 11, 9, 8, 1, 1, 1, 1, 0, 0, 0, 0)
+            out = np.empty((2, 9, 8, 11), dtype)
+            ext.conv2d_forward(int(dtype == np.float64), x, w, b, out, geo, True, 0, 2, 2)
     print("memcheck-script-done")
 """)
 
@@ -597,7 +615,131 @@ def test_kernels_under_valgrind_memcheck(tmp_path):
     # extension.
     pid = report.split(" ", 1)[0]  # each line starts with ==PID==; a blank one ends an error
     ours = ("_native.cpython", "_impl.h:", "(module.c:", "(conv_direct.c:", "(depthwise.c:",
-            "(pool.c:", "(channelwise.c:")
+            "(pool.c:", "(channelwise.c:", "(threads.c:")
     errors = [block for block in report.split(f"{pid} \n")
               if any(frame in block for frame in ours)]
     assert not errors, "\n".join(errors)[:4000]
+
+
+# ===== the extension's threads =================================================================
+@pytest.mark.slow
+def test_the_threads_under_thread_sanitizer(tmp_path):
+    """threads.c built with gcc's ThreadSanitizer into a C program that calls it from three
+    threads (tests/kernels/threads_harness.c): right results and no data race reported."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        pytest.skip("gcc is not installed")
+    native_dir = Path(native.__file__).parent
+    program = tmp_path / "threads_harness"
+    build = subprocess.run(
+        [gcc, "-O1", "-g", "-std=gnu11", "-fsanitize=thread", f"-I{native_dir}",
+         f"-I{sysconfig.get_paths()['include']}", str(Path(__file__).with_name(
+             "threads_harness.c")), str(native_dir / "threads.c"), "-o", str(program),
+         "-lpthread"], capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-3000:]
+    result = subprocess.run([str(program)], capture_output=True, text=True, timeout=300)
+    assert "ThreadSanitizer" not in result.stderr, result.stderr[-4000:]
+    assert result.returncode == 0 and result.stdout.strip() == "threads-harness-ok", \
+        result.stdout + result.stderr[-2000:]
+
+
+def _extension_calls(rng):
+    """(name, call(parts) -> outputs) for one kernel of each family, through the extension."""
+    ext = importlib.import_module("striate.kernels._native")
+    x = rng.standard_normal((7, 9, 8, 3))
+    w = rng.standard_normal((3, 3, 3, 5))
+    b = rng.standard_normal(5)
+    geo = (7, 9, 8, 3, 3, 3, 5, 7, 6, 1, 1, 1, 1, 0, 0, 0, 0)
+    dy = rng.standard_normal((7, 7, 6, 5))
+    pool_geo = (7, 9, 8, 3, 2, 2, 4, 4, 2, 2, 0, 0)
+    m = x.size // 3
+
+    def conv_forward(parts):
+        y = np.empty((7, 7, 6, 5))
+        ext.conv2d_forward(1, x, w, b, y, geo, True, 0, 7, parts)
+        return [y]
+
+    def conv_backward(parts):
+        dx, dw, db = np.empty(x.shape), np.empty((parts, *w.shape)), np.empty((parts, 5))
+        ext.conv2d_backward(1, x, w, dy, None, dx, dw, db, geo, 0, 7, parts)
+        return [dx, dw.sum(axis=0), db.sum(axis=0)]
+
+    def max_pool(parts):
+        y, arg = np.empty((7, 4, 4, 3)), np.empty((7, 4, 4, 3), np.int32)
+        ext.max_pool_forward(1, x, y, arg, pool_geo, 0, 7, parts)
+        return [y, arg]
+
+    def channel_sums(parts):
+        sums = np.empty((parts, 2, 3))
+        ext.channel_sums(1, x, None, None, None, sums, m, 3, 0, m, parts)
+        return [sums.sum(axis=0)]
+
+    def channel_map(parts):
+        out = np.empty(x.shape)
+        ext.channel_map(1, x, None, b[:3], b[1:4], None, True, out, m, 3, 0, m, parts)
+        return [out]
+
+    return {"conv2d_forward": conv_forward, "conv2d_backward": conv_backward,
+            "max_pool_forward": max_pool, "channel_sums": channel_sums,
+            "channel_map": channel_map}
+
+
+@pytest.mark.parametrize("name", ["conv2d_forward", "conv2d_backward", "max_pool_forward",
+                                  "channel_sums", "channel_map"])
+def test_a_call_cut_into_parts_computes_what_one_part_does(rng, name):
+    """The extension cuts the rows into 1..7 parts run on its threads: the same outputs (the
+    partial sums of each part added up to within rounding)."""
+    call = _extension_calls(rng)[name]
+    one = call(1)
+    for parts in range(2, 8):
+        for ours, expected in zip(call(parts), one, strict=True):
+            np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_calls_from_several_python_threads_at_once(rng):
+    """Kernels called from 4 Python threads at once, each cutting its call into 2 parts: a
+    call that finds the extension's threads busy runs its parts itself; every result is right."""
+    calls = _extension_calls(rng)
+    expected = {name: call(1) for name, call in calls.items()}
+    errors = []
+
+    def hammer():
+        try:
+            for _ in range(30):
+                for name, call in calls.items():
+                    for ours, one in zip(call(2), expected[name], strict=True):
+                        np.testing.assert_allclose(ours, one, rtol=1e-12, atol=1e-12)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors[0]
+    assert not any(t.is_alive() for t in threads)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+def test_a_forked_child_starts_threads_of_its_own(rng):
+    """After fork the child has none of the parent's threads: its calls in parts start new ones
+    (a data-loading worker process) instead of waiting for threads that do not exist."""
+    call = _extension_calls(rng)["conv2d_forward"]
+    expected = call(1)[0]
+    call(2)  # the parent's threads exist
+    pid = os.fork()
+    if pid == 0:  # the child: exit status 0 only if its two-part call is right
+        status = 1
+        try:
+            status = 0 if np.allclose(call(2)[0], expected, rtol=1e-12, atol=1e-12) else 1
+        finally:
+            os._exit(status)
+    deadline = time.monotonic() + 60
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if done[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung in a call cut into parts")
+    assert os.waitstatus_to_exitcode(done[1]) == 0

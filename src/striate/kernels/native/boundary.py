@@ -1,13 +1,12 @@
 """The boundary of the compiled kernels: loading the extension `striate.kernels._native`, and
 the checks every wrapper makes before any compiled code runs (dtypes, shapes, contiguity,
-alignment, outputs that overlap inputs), and the split of the work over striate's threads."""
+alignment, outputs that overlap inputs), and into how many parts a call cuts its work."""
 
 from __future__ import annotations
 
 import importlib
 import os
 import warnings
-from collections.abc import Callable
 
 import numpy as np
 
@@ -30,8 +29,8 @@ if not available and os.environ.get("STRIATE_NATIVE", "1") != "0":
                   f"layers with few channels (reinstall with a C compiler to build them)",
                   RuntimeWarning, stacklevel=2)
 
-# Elements touched below which one thread does the work: a wake-up of the pool's threads costs
-# tens of microseconds, as much as a pass over ~10^5 float32 values.
+# Elements touched below which one thread does the work: handing a part to a sleeping thread
+# costs tens of microseconds, as much as a pass over ~10^5 float32 values.
 MIN_PARALLEL_WORK = 1 << 17
 
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1}
@@ -104,14 +103,19 @@ def _padding(op: str, padding) -> Pads:
     return (ph, ph), (pw, pw)
 
 
-def _run(fn: Callable[[slice], object], n: int, work: int) -> list:
-    """fn(rows) over slices of [0, n), one per thread of striate's pool when the work
-    (elements touched) repays the threads, BLAS held at one thread meanwhile."""
-    parts = _parallel.batch_slices(n, _parallel.THREADS if work >= MIN_PARALLEL_WORK else 1)
-    if len(parts) == 1:
-        return [fn(parts[0])]
-    with _parallel.one_blas_thread():
-        return _parallel.run_all(fn, parts)
+def _parts(n: int, work: int) -> int:
+    """Into how many parts a kernel cuts its n rows, each run at once on a thread of the
+    extension's own (threads.c): one per core striate uses (`_parallel.THREADS`) when the work
+    (elements touched) repays the threads, else 1; 1 inside a thread of striate's pool, whose
+    other threads already have their own shares."""
+    if work < MIN_PARALLEL_WORK or _parallel.in_pool():
+        return 1
+    return max(1, min(n, _parallel.THREADS))
+
+
+def _rows(n: int, work: int) -> tuple[int, int, int]:
+    """The last three arguments of a kernel call over all n rows: (0, n, parts)."""
+    return 0, n, _parts(n, work)
 
 
 def isa() -> str:

@@ -99,4 +99,23 @@ int channel_grad(int dt, const void *dy, const void *y, const void *x, const voi
                  const void *scale, const void *offset, const void *slope, void *dx,
                  void *dres, idx m0, idx m1, idx C);
 
+/* threads.c: a job is one kernel call with its arguments; rows(j, r0, r1, part) runs it on
+ * rows [r0, r1) of the batch (or of an (M, C) matrix) as part `part` of the call, whose
+ * per-part outputs (partial sums) are that part's copy. */
+#define MAX_PARTS 64
+typedef struct job job;
+struct job {
+    int (*rows)(const job *j, idx r0, idx r1, int part);
+    int dt, flag;         /* element type; ReLU / depthwise / include_pad / ... by kernel */
+    double p;             /* L_p pooling's power */
+    const void *geo;      /* conv_geo or pool_geo */
+    idx C;                /* channels of an (M, C) matrix */
+    const void *in[8];
+    void *out[4];
+};
+/* rows [n0, n1) cut into `parts` (1..MAX_PARTS) consecutive parts, all run at once: part 0 on
+ * the calling thread, the others on worker threads. Returns 0 or the first error. */
+int run_parts(const job *j, idx n0, idx n1, int parts);
+void threads_init(void);
+
 #endif

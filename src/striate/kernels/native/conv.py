@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import _parallel
 from .boundary import (
     _DTYPES,
-    MIN_PARALLEL_WORK,
     _array,
     _native,
     _need,
     _output,
     _padding,
     _pair,
-    _run,
+    _rows,
     _shape,
 )
 
@@ -54,8 +52,7 @@ def _forward(op, depthwise, x, w, b, stride, padding, dilation, relu, out):
     dt = _DTYPES[x.dtype]
     kernel = _native.depthwise_forward if depthwise else _native.conv2d_forward
     work = y.size * geo[4] * geo[5] * (1 if depthwise else geo[3])
-    _run(lambda rows: kernel(dt, x, w, b, y, geo, bool(relu), rows.start, rows.stop), geo[0],
-         work)
+    kernel(dt, x, w, b, y, geo, bool(relu), *_rows(geo[0], work))
     return y
 
 
@@ -73,23 +70,13 @@ def _backward(op, depthwise, dy, x, w, stride, padding, dilation, y, need_dx, ne
     dt = _DTYPES[x.dtype]
     kernel = _native.depthwise_backward if depthwise else _native.conv2d_backward
     work = dy.size * geo[4] * geo[5] * (1 if depthwise else geo[3])
-    parts = _parallel.batch_slices(n, _parallel.THREADS if work >= MIN_PARALLEL_WORK else 1)
-    # Each thread sums its share of the batch into its own dw and db; added up at the end.
-    dws = np.empty((len(parts), *w.shape), dtype=x.dtype) if need_dw else None
-    dbs = np.empty((len(parts), k), dtype=x.dtype) if need_db else None
-
-    def run(t):
-        rows = parts[t]
-        kernel(dt, x, w, dy, y, dx, None if dws is None else dws[t],
-               None if dbs is None else dbs[t], geo, rows.start, rows.stop)
-
-    if len(parts) == 1:
-        run(0)
-    else:
-        with _parallel.one_blas_thread():
-            _parallel.run_all(run, range(len(parts)))
-    dw = None if dws is None else (dws[0] if len(parts) == 1 else dws.sum(axis=0))
-    db = None if dbs is None else (dbs[0] if len(parts) == 1 else dbs.sum(axis=0))
+    rows = _rows(n, work)
+    # Each part sums its share of the batch into its own copy of dw and db; added up here.
+    dws = np.empty((rows[2], *w.shape), dtype=x.dtype) if need_dw else None
+    dbs = np.empty((rows[2], k), dtype=x.dtype) if need_db else None
+    kernel(dt, x, w, dy, y, dx, dws, dbs, geo, *rows)
+    dw = None if dws is None else (dws[0] if rows[2] == 1 else dws.sum(axis=0))
+    db = None if dbs is None else (dbs[0] if rows[2] == 1 else dbs.sum(axis=0))
     return dx, dw, db
 
 

@@ -113,6 +113,19 @@ static int check_range(idx n0, idx n1, idx n, const char *what)
     return 0;
 }
 
+/* parts: 1 to MAX_PARTS, and no more than the rows when there are any */
+static int check_parts(int parts, idx n0, idx n1)
+{
+    if (parts < 1 || parts > MAX_PARTS || (n1 > n0 && parts > n1 - n0)) {
+        PyErr_Format(PyExc_ValueError, "_native: parts must be in [1, %d] and no more than the "
+                     "%zd rows, got %d", MAX_PARTS, n1 - n0, parts);
+        return -1;
+    }
+    return 0;
+}
+
+static idx item_size(int dt) { return dt == DT_F64 ? 8 : 4; }
+
 static PyObject *finish(buffers *s, int rc)
 {
     release(s);
@@ -165,16 +178,23 @@ static int conv_kind(const conv_geo *g, int depthwise)
     return 0;
 }
 
+static int conv_forward_rows(const job *j, idx r0, idx r1, int part)
+{
+    return (j->flag & 2 ? depthwise_forward : conv2d_forward)(
+        j->dt, j->in[0], j->in[1], j->in[2], j->out[0], j->geo, j->flag & 1, r0, r1);
+}
+
 static PyObject *conv_forward(PyObject *args, int depthwise)
 {
-    int dt, relu;
+    int dt, relu, parts;
     PyObject *xo, *wo, *bo, *yo, *geo;
     idx n0, n1;
-    if (!PyArg_ParseTuple(args, "iOOOOOpnn", &dt, &xo, &wo, &bo, &yo, &geo, &relu, &n0, &n1))
+    if (!PyArg_ParseTuple(args, "iOOOOOpnni", &dt, &xo, &wo, &bo, &yo, &geo, &relu, &n0, &n1,
+                          &parts))
         return NULL;
     conv_geo g;
     if (check_dtype(dt) < 0 || conv_geometry(geo, &g) < 0 || conv_kind(&g, depthwise) < 0 ||
-        check_range(n0, n1, g.N, "batch") < 0)
+        check_range(n0, n1, g.N, "batch") < 0 || check_parts(parts, n0, n1) < 0)
         return NULL;
     buffers s = {.count = 0};
     void *x, *w, *b, *y;
@@ -186,25 +206,36 @@ static PyObject *conv_forward(PyObject *args, int depthwise)
         release(&s);
         return NULL;
     }
+    const job j = {conv_forward_rows, dt, relu | (depthwise << 1), 0, &g, 0, {x, w, b}, {y}};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = depthwise ? depthwise_forward(dt, x, w, b, y, &g, relu, n0, n1)
-                   : conv2d_forward(dt, x, w, b, y, &g, relu, n0, n1);
+    rc = run_parts(&j, n0, n1, parts);
     Py_END_ALLOW_THREADS
     return finish(&s, rc);
 }
 
+/* dw and db: one copy per part, (parts, kH, kW, C or 1, K) and (parts, K) */
+static int conv_backward_rows(const job *j, idx r0, idx r1, int part)
+{
+    const conv_geo *g = j->geo;
+    const idx ws = g->kH * g->kW * (j->flag ? 1 : g->C) * g->K, item = item_size(j->dt);
+    char *dw = j->out[1], *db = j->out[2];
+    return (j->flag ? depthwise_backward : conv2d_backward)(
+        j->dt, j->in[0], j->in[1], j->in[2], j->in[3], j->out[0],
+        dw ? dw + part * ws * item : NULL, db ? db + part * g->K * item : NULL, g, r0, r1);
+}
+
 static PyObject *conv_backward(PyObject *args, int depthwise)
 {
-    int dt;
+    int dt, parts;
     PyObject *xo, *wo, *dyo, *yo, *dxo, *dwo, *dbo, *geo;
     idx n0, n1;
-    if (!PyArg_ParseTuple(args, "iOOOOOOOOnn", &dt, &xo, &wo, &dyo, &yo, &dxo, &dwo, &dbo, &geo,
-                          &n0, &n1))
+    if (!PyArg_ParseTuple(args, "iOOOOOOOOnni", &dt, &xo, &wo, &dyo, &yo, &dxo, &dwo, &dbo,
+                          &geo, &n0, &n1, &parts))
         return NULL;
     conv_geo g;
     if (check_dtype(dt) < 0 || conv_geometry(geo, &g) < 0 || conv_kind(&g, depthwise) < 0 ||
-        check_range(n0, n1, g.N, "batch") < 0)
+        check_range(n0, n1, g.N, "batch") < 0 || check_parts(parts, n0, n1) < 0)
         return NULL;
     buffers s = {.count = 0};
     void *x, *w, *dy, *y, *dx, *dw, *db;
@@ -214,15 +245,16 @@ static PyObject *conv_backward(PyObject *args, int depthwise)
     const idx ys = PRODUCT(g.N, g.Ho, g.Wo, g.K);
     if (get(&s, xo, &x, k, xs, 0, 0, "x") < 0 || get(&s, wo, &w, k, ws, 0, 0, "w") < 0 ||
         get(&s, dyo, &dy, k, ys, 0, 0, "dy") < 0 || get(&s, yo, &y, k, ys, 0, 1, "y") < 0 ||
-        get(&s, dxo, &dx, k, xs, 1, 1, "dx") < 0 || get(&s, dwo, &dw, k, ws, 1, 1, "dw") < 0 ||
-        get(&s, dbo, &db, k, g.K, 1, 1, "db") < 0) {
+        get(&s, dxo, &dx, k, xs, 1, 1, "dx") < 0 ||
+        get(&s, dwo, &dw, k, PRODUCT(parts, ws), 1, 1, "dw") < 0 ||
+        get(&s, dbo, &db, k, PRODUCT(parts, g.K), 1, 1, "db") < 0) {
         release(&s);
         return NULL;
     }
+    const job j = {conv_backward_rows, dt, depthwise, 0, &g, 0, {x, w, dy, y}, {dx, dw, db}};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = depthwise ? depthwise_backward(dt, x, w, dy, y, dx, dw, db, &g, n0, n1)
-                   : conv2d_backward(dt, x, w, dy, y, dx, dw, db, &g, n0, n1);
+    rc = run_parts(&j, n0, n1, parts);
     Py_END_ALLOW_THREADS
     return finish(&s, rc);
 }
@@ -255,15 +287,55 @@ static int pool_geometry(PyObject *t, pool_geo *g)
     return 0;
 }
 
+static int max_forward_rows(const job *j, idx r0, idx r1, int part)
+{
+    return (j->flag ? adaptive_max_forward : max_pool_forward)(j->dt, j->in[0], j->out[0],
+                                                               j->out[1], j->geo, r0, r1);
+}
+
+static int max_backward_rows(const job *j, idx r0, idx r1, int part)
+{
+    return (j->flag ? adaptive_max_backward : max_pool_backward)(j->dt, j->in[0], j->in[1],
+                                                                 j->out[0], j->geo, r0, r1);
+}
+
+static int avg_forward_rows(const job *j, idx r0, idx r1, int part)
+{
+    return avg_pool_forward(j->dt, j->in[0], j->out[0], j->geo, j->flag, r0, r1);
+}
+
+static int avg_backward_rows(const job *j, idx r0, idx r1, int part)
+{
+    return avg_pool_backward(j->dt, j->in[0], j->out[0], j->geo, j->flag, r0, r1);
+}
+
+static int lp_forward_rows(const job *j, idx r0, idx r1, int part)
+{
+    return lp_pool_forward(j->dt, j->in[0], j->out[0], j->geo, j->p, r0, r1);
+}
+
+static int lp_backward_rows(const job *j, idx r0, idx r1, int part)
+{
+    return lp_pool_backward(j->dt, j->in[0], j->in[1], j->in[2], j->out[0], j->geo, j->p, r0,
+                            r1);
+}
+
+static int adaptive_avg_rows(const job *j, idx r0, idx r1, int part)
+{
+    return (j->flag ? adaptive_avg_backward : adaptive_avg_forward)(j->dt, j->in[0], j->out[0],
+                                                                    j->geo, r0, r1);
+}
+
 static PyObject *py_max_pool_forward(PyObject *self, PyObject *args)
 {
-    int dt;
+    int dt, parts;
     PyObject *xo, *yo, *ao, *geo;
     idx n0, n1;
-    if (!PyArg_ParseTuple(args, "iOOOOnn", &dt, &xo, &yo, &ao, &geo, &n0, &n1))
+    if (!PyArg_ParseTuple(args, "iOOOOnni", &dt, &xo, &yo, &ao, &geo, &n0, &n1, &parts))
         return NULL;
     pool_geo g;
-    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 ||
+        check_range(n0, n1, g.N, "batch") < 0 || check_parts(parts, n0, n1) < 0)
         return NULL;
     buffers s = {.count = 0};
     void *x, *y, *a;
@@ -274,22 +346,24 @@ static PyObject *py_max_pool_forward(PyObject *self, PyObject *args)
         release(&s);
         return NULL;
     }
+    const job j = {max_forward_rows, dt, 0, 0, &g, 0, {x}, {y, a}};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = max_pool_forward(dt, x, y, a, &g, n0, n1);
+    rc = run_parts(&j, n0, n1, parts);
     Py_END_ALLOW_THREADS
     return finish(&s, rc);
 }
 
 static PyObject *py_max_pool_backward(PyObject *self, PyObject *args)
 {
-    int dt;
+    int dt, parts;
     PyObject *dyo, *ao, *dxo, *geo;
     idx n0, n1;
-    if (!PyArg_ParseTuple(args, "iOOOOnn", &dt, &dyo, &ao, &dxo, &geo, &n0, &n1))
+    if (!PyArg_ParseTuple(args, "iOOOOnni", &dt, &dyo, &ao, &dxo, &geo, &n0, &n1, &parts))
         return NULL;
     pool_geo g;
-    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 ||
+        check_range(n0, n1, g.N, "batch") < 0 || check_parts(parts, n0, n1) < 0)
         return NULL;
     buffers s = {.count = 0};
     void *dy, *a, *dx;
@@ -300,22 +374,25 @@ static PyObject *py_max_pool_backward(PyObject *self, PyObject *args)
         release(&s);
         return NULL;
     }
+    const job j = {max_backward_rows, dt, 0, 0, &g, 0, {dy, a}, {dx}};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = max_pool_backward(dt, dy, a, dx, &g, n0, n1);
+    rc = run_parts(&j, n0, n1, parts);
     Py_END_ALLOW_THREADS
     return finish(&s, rc);
 }
 
 static PyObject *py_avg_pool(PyObject *args, int backward)
 {
-    int dt, include_pad;
+    int dt, include_pad, parts;
     PyObject *io, *oo, *geo;
     idx n0, n1;
-    if (!PyArg_ParseTuple(args, "iOOOpnn", &dt, &io, &oo, &geo, &include_pad, &n0, &n1))
+    if (!PyArg_ParseTuple(args, "iOOOpnni", &dt, &io, &oo, &geo, &include_pad, &n0, &n1,
+                          &parts))
         return NULL;
     pool_geo g;
-    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 ||
+        check_range(n0, n1, g.N, "batch") < 0 || check_parts(parts, n0, n1) < 0)
         return NULL;
     buffers s = {.count = 0};
     void *in, *out;
@@ -326,10 +403,11 @@ static PyObject *py_avg_pool(PyObject *args, int backward)
         release(&s);
         return NULL;
     }
+    const job j = {backward ? avg_backward_rows : avg_forward_rows, dt, include_pad, 0, &g, 0,
+                   {in}, {out}};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = backward ? avg_pool_backward(dt, in, out, &g, include_pad, n0, n1)
-                  : avg_pool_forward(dt, in, out, &g, include_pad, n0, n1);
+    rc = run_parts(&j, n0, n1, parts);
     Py_END_ALLOW_THREADS
     return finish(&s, rc);
 }
@@ -339,14 +417,15 @@ static PyObject *py_avg_pool_backward(PyObject *self, PyObject *args) { return p
 
 static PyObject *py_lp_pool_forward(PyObject *self, PyObject *args)
 {
-    int dt;
+    int dt, parts;
     double p;
     PyObject *xo, *yo, *geo;
     idx n0, n1;
-    if (!PyArg_ParseTuple(args, "iOOOdnn", &dt, &xo, &yo, &geo, &p, &n0, &n1))
+    if (!PyArg_ParseTuple(args, "iOOOdnni", &dt, &xo, &yo, &geo, &p, &n0, &n1, &parts))
         return NULL;
     pool_geo g;
-    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 ||
+        check_range(n0, n1, g.N, "batch") < 0 || check_parts(parts, n0, n1) < 0)
         return NULL;
     if (!(p >= 1) || p > 1e300) {
         PyErr_SetString(PyExc_ValueError, "_native: p must be a finite number >= 1");
@@ -360,23 +439,26 @@ static PyObject *py_lp_pool_forward(PyObject *self, PyObject *args)
         release(&s);
         return NULL;
     }
+    const job j = {lp_forward_rows, dt, 0, p, &g, 0, {x}, {y}};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = lp_pool_forward(dt, x, y, &g, p, n0, n1);
+    rc = run_parts(&j, n0, n1, parts);
     Py_END_ALLOW_THREADS
     return finish(&s, rc);
 }
 
 static PyObject *py_lp_pool_backward(PyObject *self, PyObject *args)
 {
-    int dt;
+    int dt, parts;
     double p;
     PyObject *xo, *yo, *dyo, *dxo, *geo;
     idx n0, n1;
-    if (!PyArg_ParseTuple(args, "iOOOOOdnn", &dt, &xo, &yo, &dyo, &dxo, &geo, &p, &n0, &n1))
+    if (!PyArg_ParseTuple(args, "iOOOOOdnni", &dt, &xo, &yo, &dyo, &dxo, &geo, &p, &n0, &n1,
+                          &parts))
         return NULL;
     pool_geo g;
-    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 || check_range(n0, n1, g.N, "batch") < 0)
+    if (check_dtype(dt) < 0 || pool_geometry(geo, &g) < 0 ||
+        check_range(n0, n1, g.N, "batch") < 0 || check_parts(parts, n0, n1) < 0)
         return NULL;
     if (!(p >= 1) || p > 1e300) {
         PyErr_SetString(PyExc_ValueError, "_native: p must be a finite number >= 1");
@@ -391,9 +473,10 @@ static PyObject *py_lp_pool_backward(PyObject *self, PyObject *args)
         release(&s);
         return NULL;
     }
+    const job j = {lp_backward_rows, dt, 0, p, &g, 0, {x, y, dy}, {dx}};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = lp_pool_backward(dt, x, y, dy, dx, &g, p, n0, n1);
+    rc = run_parts(&j, n0, n1, parts);
     Py_END_ALLOW_THREADS
     return finish(&s, rc);
 }
@@ -415,16 +498,16 @@ static int adaptive_geometry(PyObject *t, pool_geo *g)
 
 static PyObject *py_adaptive(PyObject *args, int max, int backward)
 {
-    int dt;
+    int dt, parts;
     PyObject *io, *ao = Py_None, *oo, *geo;
     idx n0, n1;
-    const int ok = max ? PyArg_ParseTuple(args, "iOOOOnn", &dt, &io, &ao, &oo, &geo, &n0, &n1)
-                       : PyArg_ParseTuple(args, "iOOOnn", &dt, &io, &oo, &geo, &n0, &n1);
+    const int ok = max ? PyArg_ParseTuple(args, "iOOOOnni", &dt, &io, &ao, &oo, &geo, &n0, &n1, &parts)
+                       : PyArg_ParseTuple(args, "iOOOnni", &dt, &io, &oo, &geo, &n0, &n1, &parts);
     if (!ok)
         return NULL;
     pool_geo g;
     if (check_dtype(dt) < 0 || adaptive_geometry(geo, &g) < 0 ||
-        check_range(n0, n1, g.N, "batch") < 0)
+        check_range(n0, n1, g.N, "batch") < 0 || check_parts(parts, n0, n1) < 0)
         return NULL;
     buffers s = {.count = 0};
     void *in, *a = NULL, *out;
@@ -437,14 +520,13 @@ static PyObject *py_adaptive(PyObject *args, int max, int backward)
         release(&s);
         return NULL;
     }
+    job j = {adaptive_avg_rows, dt, backward, 0, &g, 0, {in}, {out}};
+    if (max)
+        j = backward ? (job){max_backward_rows, dt, 1, 0, &g, 0, {in, a}, {out}}
+                     : (job){max_forward_rows, dt, 1, 0, &g, 0, {in}, {out, a}};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    if (max)
-        rc = backward ? adaptive_max_backward(dt, in, a, out, &g, n0, n1)
-                      : adaptive_max_forward(dt, in, out, a, &g, n0, n1);
-    else
-        rc = backward ? adaptive_avg_backward(dt, in, out, &g, n0, n1)
-                      : adaptive_avg_forward(dt, in, out, &g, n0, n1);
+    rc = run_parts(&j, n0, n1, parts);
     Py_END_ALLOW_THREADS
     return finish(&s, rc);
 }
@@ -456,23 +538,43 @@ static PyObject *py_adaptive_avg_backward(PyObject *self, PyObject *a) { return 
 
 /* ===== per-channel passes ================================================================= */
 
-static int matrix(idx M, idx C, idx m0, idx m1)
+static int matrix(idx M, idx C, idx m0, idx m1, int parts)
 {
     if (M < 0 || C < 1 || PRODUCT(M, C) < 0) {
         PyErr_SetString(PyExc_ValueError, "_native: matrix shape out of range");
         return -1;
     }
-    return check_range(m0, m1, M, "row");
+    return check_range(m0, m1, M, "row") < 0 ? -1 : check_parts(parts, m0, m1);
+}
+
+/* sums: one (2, C) float64 copy per part */
+static int sums_rows(const job *j, idx r0, idx r1, int part)
+{
+    return channel_sums(j->dt, j->in[0], j->in[1], j->in[2], j->in[3],
+                        (double *)j->out[0] + 2 * j->C * part, r0, r1, j->C);
+}
+
+static int map_rows(const job *j, idx r0, idx r1, int part)
+{
+    return channel_map(j->dt, j->in[0], j->in[1], j->in[2], j->in[3], j->in[4], j->flag,
+                       j->out[0], r0, r1, j->C);
+}
+
+static int grad_rows(const job *j, idx r0, idx r1, int part)
+{
+    return channel_grad(j->dt, j->in[0], j->in[1], j->in[2], j->in[3], j->in[4], j->in[5],
+                        j->in[6], j->out[0], j->out[1], r0, r1, j->C);
 }
 
 static PyObject *py_channel_sums(PyObject *self, PyObject *args)
 {
-    int dt;
+    int dt, parts;
     PyObject *xo, *yo, *dyo, *co, *so;
     idx M, C, m0, m1;
-    if (!PyArg_ParseTuple(args, "iOOOOOnnnn", &dt, &xo, &yo, &dyo, &co, &so, &M, &C, &m0, &m1))
+    if (!PyArg_ParseTuple(args, "iOOOOOnnnni", &dt, &xo, &yo, &dyo, &co, &so, &M, &C, &m0, &m1,
+                          &parts))
         return NULL;
-    if (check_dtype(dt) < 0 || matrix(M, C, m0, m1) < 0)
+    if (check_dtype(dt) < 0 || matrix(M, C, m0, m1, parts) < 0)
         return NULL;
     buffers s = {.count = 0};
     void *x, *y, *dy, *c, *sums;
@@ -480,7 +582,7 @@ static PyObject *py_channel_sums(PyObject *self, PyObject *args)
     const idx n = PRODUCT(M, C);
     if (get(&s, xo, &x, k, n, 0, 1, "x") < 0 || get(&s, yo, &y, k, n, 0, 1, "y") < 0 ||
         get(&s, dyo, &dy, k, n, 0, 1, "dy") < 0 || get(&s, co, &c, k, C, 0, 1, "center") < 0 ||
-        get(&s, so, &sums, 'd', 2 * C, 1, 0, "sums") < 0) {
+        get(&s, so, &sums, 'd', PRODUCT(parts, 2, C), 1, 0, "sums") < 0) {
         release(&s);
         return NULL;
     }
@@ -489,22 +591,23 @@ static PyObject *py_channel_sums(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "_native: channel_sums needs x, or dy");
         return NULL;
     }
+    const job j = {sums_rows, dt, 0, 0, NULL, C, {x, y, dy, c}, {sums}};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = channel_sums(dt, x, y, dy, c, sums, m0, m1, C);
+    rc = run_parts(&j, m0, m1, parts);
     Py_END_ALLOW_THREADS
     return finish(&s, rc);
 }
 
 static PyObject *py_channel_map(PyObject *self, PyObject *args)
 {
-    int dt, relu;
+    int dt, relu, parts;
     PyObject *xo, *co, *sco, *sho, *ro, *oo;
     idx M, C, m0, m1;
-    if (!PyArg_ParseTuple(args, "iOOOOOpOnnnn", &dt, &xo, &co, &sco, &sho, &ro, &relu, &oo, &M,
-                          &C, &m0, &m1))
+    if (!PyArg_ParseTuple(args, "iOOOOOpOnnnni", &dt, &xo, &co, &sco, &sho, &ro, &relu, &oo, &M,
+                          &C, &m0, &m1, &parts))
         return NULL;
-    if (check_dtype(dt) < 0 || matrix(M, C, m0, m1) < 0)
+    if (check_dtype(dt) < 0 || matrix(M, C, m0, m1, parts) < 0)
         return NULL;
     buffers s = {.count = 0};
     void *x, *c, *sc, *sh, *r, *out;
@@ -516,22 +619,23 @@ static PyObject *py_channel_map(PyObject *self, PyObject *args)
         release(&s);
         return NULL;
     }
+    const job j = {map_rows, dt, relu, 0, NULL, C, {x, c, sc, sh, r}, {out}};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = channel_map(dt, x, c, sc, sh, r, relu, out, m0, m1, C);
+    rc = run_parts(&j, m0, m1, parts);
     Py_END_ALLOW_THREADS
     return finish(&s, rc);
 }
 
 static PyObject *py_channel_grad(PyObject *self, PyObject *args)
 {
-    int dt;
+    int dt, parts;
     PyObject *dyo, *yo, *xo, *co, *sco, *oo, *slo, *dxo, *dro;
     idx M, C, m0, m1;
-    if (!PyArg_ParseTuple(args, "iOOOOOOOOOnnnn", &dt, &dyo, &yo, &xo, &co, &sco, &oo, &slo,
-                          &dxo, &dro, &M, &C, &m0, &m1))
+    if (!PyArg_ParseTuple(args, "iOOOOOOOOOnnnni", &dt, &dyo, &yo, &xo, &co, &sco, &oo, &slo,
+                          &dxo, &dro, &M, &C, &m0, &m1, &parts))
         return NULL;
-    if (check_dtype(dt) < 0 || matrix(M, C, m0, m1) < 0)
+    if (check_dtype(dt) < 0 || matrix(M, C, m0, m1, parts) < 0)
         return NULL;
     buffers s = {.count = 0};
     void *dy, *y, *x, *c, *sc, *of, *sl, *dx, *dr;
@@ -550,9 +654,10 @@ static PyObject *py_channel_grad(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "_native: channel_grad's slope needs x");
         return NULL;
     }
+    const job j = {grad_rows, dt, 0, 0, NULL, C, {dy, y, x, c, sc, of, sl}, {dx, dr}};
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = channel_grad(dt, dy, y, x, c, sc, of, sl, dx, dr, m0, m1, C);
+    rc = run_parts(&j, m0, m1, parts);
     Py_END_ALLOW_THREADS
     return finish(&s, rc);
 }
@@ -622,5 +727,6 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__native(void)
 {
     striate_isa = avx2_supported() ? ISA_AVX2 : ISA_BASE;
+    threads_init();
     return PyModule_Create(&module);
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .boundary import _DTYPES, _array, _native, _need, _output, _run, _shape
+from .boundary import _DTYPES, _array, _native, _need, _output, _rows, _shape
 
 
 # ===== per-channel passes ======================================================================
@@ -20,24 +20,22 @@ def _vector(op: str, name: str, v, c: int, dtype) -> np.ndarray | None:
 
 
 def _sums(dt: int, m: int, c: int, x=None, y=None, dy=None, center=None) -> np.ndarray:
-    """(2, C) float64: the sums of `channel_sums` over all m rows, split over the threads."""
-    def run(rows):
-        s = np.empty((2, c), dtype=np.float64)
-        _native.channel_sums(dt, x, y, dy, center, s, m, c, rows.start, rows.stop)
-        return s
-
-    return sum(_run(run, m, m * c))
+    """(2, C) float64: the sums of `channel_sums` over all m rows, each part's added up."""
+    rows = _rows(m, m * c)
+    sums = np.empty((rows[2], 2, c), dtype=np.float64)
+    _native.channel_sums(dt, x, y, dy, center, sums, m, c, *rows)
+    return sums.sum(axis=0)
 
 
 def _map(dt, m, c, x, out, center=None, scale=None, shift=None, residual=None, relu=False):
-    _run(lambda rows: _native.channel_map(dt, x, center, scale, shift, residual, bool(relu), out,
-                                          m, c, rows.start, rows.stop), m, m * c)
+    _native.channel_map(dt, x, center, scale, shift, residual, bool(relu), out, m, c,
+                        *_rows(m, m * c))
 
 
 def _grad(dt, m, c, dy, y=None, x=None, center=None, scale=None, offset=None, slope=None,
           dx=None, dres=None):
-    _run(lambda rows: _native.channel_grad(dt, dy, y, x, center, scale, offset, slope, dx, dres,
-                                           m, c, rows.start, rows.stop), m, m * c)
+    _native.channel_grad(dt, dy, y, x, center, scale, offset, slope, dx, dres, m, c,
+                         *_rows(m, m * c))
 
 
 def _channels_last(op: str, x: np.ndarray) -> tuple[int, int]:

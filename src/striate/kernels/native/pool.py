@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .boundary import _DTYPES, _array, _native, _need, _output, _padding, _pair, _run, _shape
+from .boundary import _DTYPES, _array, _native, _need, _output, _padding, _pair, _rows, _shape
 
 
 # ===== pooling =================================================================================
@@ -55,8 +55,7 @@ def max_pool2d(x: np.ndarray, size, stride=None, padding=0, out: np.ndarray | No
             raise ValueError(f"{op}: argmax_out overlaps x or out; pass a separate array")
         arg = argmax_out
     dt = _DTYPES[x.dtype]
-    _run(lambda rows: _native.max_pool_forward(dt, x, y, arg, geo, rows.start, rows.stop),
-         geo[0], x.size + 2 * y.size)
+    _native.max_pool_forward(dt, x, y, arg, geo, *_rows(geo[0], x.size + 2 * y.size))
     return y, arg
 
 
@@ -76,8 +75,7 @@ def max_pool2d_backward(dy: np.ndarray, argmax: np.ndarray, x_shape, size, strid
         raise ValueError(f"{op}: argmax must be C-contiguous and aligned")
     dx = _output(op, "out", out, tuple(x_shape), dy.dtype, (dy, argmax))
     dt = _DTYPES[dy.dtype]
-    _run(lambda rows: _native.max_pool_backward(dt, dy, argmax, dx, geo, rows.start, rows.stop),
-         geo[0], dx.size + 2 * dy.size)
+    _native.max_pool_backward(dt, dy, argmax, dx, geo, *_rows(geo[0], dx.size + 2 * dy.size))
     return dx
 
 
@@ -98,8 +96,7 @@ def avg_pool2d(x: np.ndarray, size, stride=None, padding=0, count_include_pad: b
     y = _output(op, "out", out, (geo[0], geo[6], geo[7], geo[3]), x.dtype, (x,))
     dt = _DTYPES[x.dtype]
     include = bool(count_include_pad)
-    _run(lambda rows: _native.avg_pool_forward(dt, x, y, geo, include, rows.start, rows.stop),
-         geo[0], y.size * geo[4] * geo[5])
+    _native.avg_pool_forward(dt, x, y, geo, include, *_rows(geo[0], y.size * geo[4] * geo[5]))
     return y
 
 
@@ -117,8 +114,8 @@ def avg_pool2d_backward(dy: np.ndarray, x_shape, size, stride=None, padding=0,
     dx = _output(op, "out", out, tuple(x_shape), dy.dtype, (dy,))
     dt = _DTYPES[dy.dtype]
     include = bool(count_include_pad)
-    _run(lambda rows: _native.avg_pool_backward(dt, dy, dx, geo, include, rows.start,
-                                                rows.stop), geo[0], dy.size * geo[4] * geo[5])
+    _native.avg_pool_backward(dt, dy, dx, geo, include,
+                              *_rows(geo[0], dy.size * geo[4] * geo[5]))
     return dx
 
 
@@ -136,8 +133,7 @@ def lp_pool2d(x: np.ndarray, p: float, size, stride=None, padding=0) -> np.ndarr
     geo = _pool_geometry(op, x.shape, size, stride, padding)
     y = np.empty((geo[0], geo[6], geo[7], geo[3]), dtype=x.dtype)
     dt = _DTYPES[x.dtype]
-    _run(lambda rows: _native.lp_pool_forward(dt, x, y, geo, p, rows.start, rows.stop), geo[0],
-         y.size * geo[4] * geo[5])
+    _native.lp_pool_forward(dt, x, y, geo, p, *_rows(geo[0], y.size * geo[4] * geo[5]))
     return y
 
 
@@ -159,8 +155,8 @@ def lp_pool2d_backward(dy: np.ndarray, x: np.ndarray, y: np.ndarray, p: float, s
     _shape(op, "y", _array(op, "y", y, x.dtype), out_shape)
     dx = np.empty(x.shape, dtype=x.dtype)
     dt = _DTYPES[x.dtype]
-    _run(lambda rows: _native.lp_pool_backward(dt, x, y, dy, dx, geo, p, rows.start, rows.stop),
-         geo[0], dy.size * geo[4] * geo[5] + x.size)
+    _native.lp_pool_backward(dt, x, y, dy, dx, geo, p,
+                             *_rows(geo[0], dy.size * geo[4] * geo[5] + x.size))
     return dx
 
 
@@ -196,8 +192,7 @@ def adaptive_avg_pool2d(x: np.ndarray, output_size) -> np.ndarray:
     geo = _adaptive_geometry(op, x.shape, output_size)
     y = np.empty((geo[0], geo[4], geo[5], geo[3]), dtype=x.dtype)
     dt = _DTYPES[x.dtype]
-    _run(lambda rows: _native.adaptive_avg_forward(dt, x, y, geo, rows.start, rows.stop),
-         geo[0], x.size + y.size)
+    _native.adaptive_avg_forward(dt, x, y, geo, *_rows(geo[0], x.size + y.size))
     return y
 
 
@@ -211,8 +206,7 @@ def adaptive_avg_pool2d_backward(dy: np.ndarray, x_shape) -> np.ndarray:
     _shape(op, "dy", dy, (geo[0], geo[4], geo[5], geo[3]))
     dx = np.empty(tuple(x_shape), dtype=dy.dtype)
     dt = _DTYPES[dy.dtype]
-    _run(lambda rows: _native.adaptive_avg_backward(dt, dy, dx, geo, rows.start, rows.stop),
-         geo[0], dx.size + dy.size)
+    _native.adaptive_avg_backward(dt, dy, dx, geo, *_rows(geo[0], dx.size + dy.size))
     return dx
 
 
@@ -227,8 +221,7 @@ def adaptive_max_pool2d(x: np.ndarray, output_size):
     shape = (geo[0], geo[4], geo[5], geo[3])
     y, arg = np.empty(shape, dtype=x.dtype), np.empty(shape, dtype=np.int32)
     dt = _DTYPES[x.dtype]
-    _run(lambda rows: _native.adaptive_max_forward(dt, x, arg, y, geo, rows.start, rows.stop),
-         geo[0], x.size + 2 * y.size)
+    _native.adaptive_max_forward(dt, x, arg, y, geo, *_rows(geo[0], x.size + 2 * y.size))
     return y, arg
 
 
@@ -247,6 +240,5 @@ def adaptive_max_pool2d_backward(dy: np.ndarray, argmax: np.ndarray, x_shape) ->
         raise ValueError(f"{op}: argmax must be C-contiguous and aligned")
     dx = np.empty(tuple(x_shape), dtype=dy.dtype)
     dt = _DTYPES[dy.dtype]
-    _run(lambda rows: _native.adaptive_max_backward(dt, dy, argmax, dx, geo, rows.start,
-                                                    rows.stop), geo[0], dx.size + 2 * dy.size)
+    _native.adaptive_max_backward(dt, dy, argmax, dx, geo, *_rows(geo[0], dx.size + 2 * dy.size))
     return dx
