@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from striate import _parallel
 from striate.kernels import native
 
 
@@ -197,7 +198,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
         if args.threads == 1:
-            native.MIN_PARALLEL_WORK = float("inf")  # never split the batch
+            _parallel.THREADS = 1  # every call in one part (as distributed ranks set it)
     rng = np.random.default_rng(0)
     print(f"isa={native.isa()} torch={torch.__version__} threads={torch.get_num_threads()} "
           f"cpus={os.cpu_count()} dtype={args.dtype} load={os.getloadavg()[0]:.1f}")
