@@ -4,7 +4,7 @@ import torch
 
 from striate import Tensor, concatenate, enable_grad, is_grad_enabled, no_grad, stack
 from striate import functional as F
-from striate.tensor import as_tensor
+from striate.tensor import as_tensor, sum_leading, unbroadcast
 from tests.helpers import check_gradients, compare_with_torch
 
 
@@ -469,3 +469,24 @@ def test_deep_chain_does_not_hit_the_recursion_limit(rng):
     for _ in range(10_000):
         y = y + 1.0
     del y
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, target", [
+    ((5, 4, 3, 6), (6,)),  # a per-channel factor's gradient: the leading axes summed
+    ((5, 4, 3, 6), (3, 6)),
+    ((0, 7), (7,)),  # an empty batch sums to zeros
+    ((5, 4, 3, 6), (4, 1, 6)),  # a stretched axis too
+    ((5, 4), ()),  # to a scalar
+])
+def test_unbroadcast_sums_what_broadcasting_added(shape, target, dtype, rng):
+    grad = rng.standard_normal(shape).astype(dtype)
+    ours = unbroadcast(grad, target)
+    expected = np.broadcast_to(np.zeros(target), shape)  # which axes broadcasting made
+    axes = tuple(i for i in range(len(shape))
+                 if i < len(shape) - len(target) or expected.strides[i] == 0 and shape[i] != 1)
+    assert ours.shape == target and ours.dtype == dtype
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(ours, grad.astype(np.float64).sum(axis=axes).reshape(target),
+                               rtol=tol, atol=tol)
+    assert sum_leading(grad, 1).shape == shape[-1:]

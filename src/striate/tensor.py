@@ -19,10 +19,13 @@ The contract every op follows (written once, here):
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 from collections.abc import Iterator
 
 import numpy as np
+
+from . import _parallel
 
 _state = threading.local()
 
@@ -72,11 +75,25 @@ def as_tensor(value) -> Tensor:
     return value if isinstance(value, Tensor) else Tensor(value)
 
 
+def sum_leading(a: np.ndarray, ndim: int) -> np.ndarray:
+    """a summed over all but its last ndim axes: a bias's or a per-channel factor's gradient.
+
+    A product with a vector of ones (BLAS's matrix-vector product, on one BLAS thread): on
+    LeNet's 6 channels ndarray.sum adds the 6-value rows one by one, 9x slower (192 against
+    21 us on a (64, 14, 14, 6) gradient)."""
+    kept = a.shape[a.ndim - ndim:]
+    rows = a.reshape(-1, math.prod(kept))
+    with _parallel.one_blas_thread():
+        return (np.ones(rows.shape[0], dtype=a.dtype) @ rows).reshape(kept)
+
+
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum `grad` over the axes that broadcasting added or stretched, giving `shape`."""
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
+    if shape and grad.shape[extra:] == shape and grad.dtype.kind == "f":  # only added axes
+        return sum_leading(grad, len(shape))
     axes = tuple(range(extra)) + tuple(
         extra + i for i, size in enumerate(shape) if size == 1 and grad.shape[extra + i] != 1
     )
