@@ -160,6 +160,18 @@ class Normalize(Transform):
         return (x.astype(dtype, copy=False) - mean) / std
 
 
+def _framed(x: np.ndarray, pads, fill) -> np.ndarray:
+    """x (N, H, W[, C]) inside a frame of fill, pads = ((top, bottom), (left, right)) pixels
+    (np.pad's constant mode, without its generic machinery: 3-5x faster on a batch)."""
+    (top, bottom), (left, right) = pads
+    n, h, w = x.shape[:3]
+    out = np.empty((n, top + h + bottom, left + w + right, *x.shape[3:]), dtype=x.dtype)
+    if top or bottom or left or right:
+        out[...] = fill
+    out[:, top:top + h, left:left + w] = x
+    return out
+
+
 def _resolve_pad(padding, op: str) -> tuple[tuple[int, int], tuple[int, int]]:
     """An int, (pH, pW) or ((top, bottom), (left, right)) -> ((top, bottom), (left, right))."""
     if isinstance(padding, str):
@@ -189,9 +201,9 @@ class Pad(Transform):
         self.fill, self.mode = fill, mode
 
     def apply(self, x, rng):
-        widths = ((0, 0), *self.padding) + ((0, 0),) * (x.ndim - 3)
         if self.mode == "constant":
-            return np.pad(x, widths, constant_values=self.fill)
+            return _framed(x, self.padding, self.fill)
+        widths = ((0, 0), *self.padding) + ((0, 0),) * (x.ndim - 3)
         return np.pad(x, widths, mode=self.mode)
 
 
@@ -205,9 +217,11 @@ def _random_crop(x: np.ndarray, size: tuple[int, int], rng: np.random.Generator,
                          f"{(height, width)}")
     top = rng.integers(0, height - h + 1, n)
     left = rng.integers(0, width - w + 1, n)
-    rows = top[:, None, None] + np.arange(h)[None, :, None]  # (N, h, 1)
-    cols = left[:, None, None] + np.arange(w)[None, None, :]  # (N, 1, w)
-    return x[np.arange(n)[:, None, None], rows, cols]
+    # one flat index per output pixel into x's pixels: image, row, column
+    corner = (np.arange(n) * height + top) * width + left  # (N,)
+    offsets = np.arange(h)[:, None] * width + np.arange(w)[None, :]  # (h, w)
+    return x.reshape(n * height * width, *x.shape[3:]).take(
+        corner[:, None, None] + offsets, axis=0)
 
 
 class RandomCrop(Transform):
@@ -311,17 +325,19 @@ class RandomRotation(Transform):
 
     def apply(self, x, rng):
         n, height, width = x.shape[:3]
+        # float64 images are sampled in float64, the others in float32 (coordinates too)
+        dtype = np.float64 if x.dtype == np.float64 else np.float32
         theta = np.deg2rad(rng.uniform(*self.degrees, n))[:, None, None]  # (N, 1, 1)
+        cos, sin = np.cos(theta).astype(dtype), np.sin(theta).astype(dtype)
         cy, cx = (height - 1) / 2, (width - 1) / 2
-        dy = np.arange(height)[None, :, None] - cy  # (1, H, 1)
-        dx = np.arange(width)[None, None, :] - cx  # (1, 1, W)
-        src_y = cy + np.sin(theta) * dx + np.cos(theta) * dy  # (N, H, W)
-        src_x = cx + np.cos(theta) * dx - np.sin(theta) * dy
+        dy = (np.arange(height, dtype=dtype) - dtype(cy))[None, :, None]  # (1, H, 1)
+        dx = (np.arange(width, dtype=dtype) - dtype(cx))[None, None, :]  # (1, 1, W)
+        src_y = (sin * dx + dtype(cy)) + cos * dy  # (N, H, W)
+        src_x = (cos * dx + dtype(cx)) - sin * dy
         # Sample a copy of x framed by 2 pixels of fill: a source point off the image is
         # clipped into the frame, so it reads fill without a mask. One flat index per point
         # (N, H, W) into the framed images' pixels.
-        framed = np.pad(x, ((0, 0), (2, 2), (2, 2)) + ((0, 0),) * (x.ndim - 3),
-                        constant_values=self.fill)
+        framed = _framed(x, ((2, 2), (2, 2)), self.fill)
         stride = width + 4  # a framed row
         pixels = framed.reshape(n * (height + 4) * stride, *x.shape[3:])
         first = (np.arange(n) * (height + 4) * stride)[:, None, None]
@@ -334,17 +350,17 @@ class RandomRotation(Transform):
 
         if self.interpolation == "nearest":
             return pixels.take(at(np.rint(src_y), np.rint(src_x)), axis=0)
-        dtype = np.float64 if x.dtype == np.float64 else np.float32
         y0, x0 = np.floor(src_y), np.floor(src_x)
-        wy, wx = (src_y - y0).astype(dtype), (src_x - x0).astype(dtype)
+        wy, wx = _expand(src_y - y0, x), _expand(src_x - x0, x)
         corner = at(y0, x0)
-        y = np.zeros(x.shape, dtype)
-        for offset, weight in ((0, (1 - wy) * (1 - wx)), (1, (1 - wy) * wx),
-                               (stride, wy * (1 - wx)), (stride + 1, wy * wx)):
-            y += _expand(weight, x) * pixels.take(corner + offset, axis=0).astype(dtype)
+        pixels = pixels.astype(dtype, copy=False)
+        v00, v01, v10, v11 = (pixels.take(corner + offset, axis=0)
+                              for offset in (0, 1, stride, stride + 1))
+        top = v00 + wx * (v01 - v00)  # along each row, then between the two rows
+        y = top + wy * ((v10 + wx * (v11 - v10)) - top)
         if np.issubdtype(x.dtype, np.integer):
             info = np.iinfo(x.dtype)
-            return np.rint(y).clip(info.min, info.max).astype(x.dtype)
+            return np.rint(y, out=y).clip(info.min, info.max).astype(x.dtype)
         return y.astype(x.dtype, copy=False)
 
 
