@@ -184,7 +184,9 @@ DISPATCH = [
     ("resnet50 b16 layer1 3x3", (16, 56, 56, 64), (3, 3, 64, 64), 1, 1, 1, "winograd"),
     ("resnet50 b16 layer2 3x3/2", (16, 56, 56, 128), (3, 3, 128, 128), 2, 1, 1, "im2col"),
     ("resnet50 b16 layer2 3x3", (16, 28, 28, 128), (3, 3, 128, 128), 1, 1, 1, "winograd"),
-    ("resnet50 b16 layer3 3x3", (16, 14, 14, 256), (3, 3, 256, 256), 1, 1, 1, "im2col"),
+    ("resnet50 b16 layer3 3x3", (16, 14, 14, 256), (3, 3, 256, 256), 1, 1, 1, "winograd"),
+    ("resnet50 b16 layer4 3x3", (16, 7, 7, 512), (3, 3, 512, 512), 1, 1, 1, "winograd"),
+    ("resnet50 b4 layer3 3x3", (4, 14, 14, 256), (3, 3, 256, 256), 1, 1, 1, "im2col"),
     ("resnet50 b16 layer4 1x1", (16, 7, 7, 512), (1, 1, 512, 2048), 1, "valid", 1, "im2col"),
     ("resnet18 32x32 b64 layer3 3x3", (64, 2, 2, 256), (3, 3, 256, 256), 1, 1, 1, "dense"),
     ("resnet18 32x32 b64 layer4 3x3", (64, 1, 1, 512), (3, 3, 512, 512), 1, 1, 1, "dense"),
@@ -193,6 +195,7 @@ DISPATCH = [
     ("a 3x3 on 16 channels", (16, 32, 32, 16), (3, 3, 16, 16), 1, 1, 1, "direct"),
     ("a 3x3 on 32 channels into 128", (16, 16, 16, 32), (3, 3, 32, 128), 1, 1, 1, "im2col"),
     ("a 3x3 on 64 channels", (16, 16, 16, 64), (3, 3, 64, 64), 1, 1, 1, "im2col"),
+    ("resnet18 32x32 b64 layer1 3x3", (64, 8, 8, 64), (3, 3, 64, 64), 1, 1, 1, "im2col"),
 ]
 # Without compiled kernels (kernels.use("numpy"), or a machine without a compiler).
 NUMPY_DISPATCH = {"lenet5 C1": "banded", "lenet5 C3": "banded", "mobilenet depthwise": "depthwise",

@@ -151,7 +151,7 @@ def explain(g: Geometry, n: int, c_in: int, c_out: int, groups: int) -> str:
         "banded": f"{c_out} filters on rows of {g.in_size[-1] * c_in} values",
         "depthwise": "one group per input channel",
         "winograd": f"3x3 at stride 1 on {c_in} -> {c_out} channels, "
-                    f"{n * math.prod(g.out_size)} positions",
+                    f"{n * table.tiles(g)} tiles of 2x2 outputs",
         "im2col": "the general algorithm",
     }.get(name, "preferred by kernels.use")
     cropped = f" (kernel cut to {'x'.join(map(str, cut[0].kernel))})" if cut else ""

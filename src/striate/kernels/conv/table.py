@@ -43,8 +43,7 @@ FEW_FILTERS = 16
 SHARED_COPY_BYTES = 32 << 20
 # Products with at least this many rows (output positions) split over the pool as well: after a
 # product it shares out, OpenBLAS's threads spin for ~0.1 s and slow the passes that follow (a
-# ResNet-50 step at batch 16 measured 17% faster with every layer on the pool). Winograd needs
-# this many positions to repay its kernel transform.
+# ResNet-50 step at batch 16 measured 17% faster with every layer on the pool).
 SHARED_ROWS = 8192
 # Banded kernels: at most BAND_WASTE multiply-adds per useful one, on input rows of at most
 # BAND_ROW values (C1 (28x28, 1 -> 6, 5x5) 1.4x faster banded, C3 as fast; 2-3x slower at 32x32
@@ -53,8 +52,15 @@ BAND_WASTE = 8
 BAND_ROW = 128
 # The largest whole convolution matrix (in float32 bytes) the dense algorithm multiplies by.
 DENSE_BYTES = 16 << 20
-# Winograd F(2x2, 3x3) pays from this many channels in and out (0.6-0.9x of im2col on 32).
+# Winograd F(2x2, 3x3) pays from this many channels in and out (0.6-0.9x of im2col on 32),
 WINOGRAD_CHANNELS = 64
+# and from this much work: 2x2 output tiles (over the batch) times input channels. Its 16
+# products have a tile per row: on too few tiles the transforms cost more than the products
+# save. Forward+backward, ms im2col / Winograd: 14x14x256 at batch 8 (100k) 37.2 / 30.2, batch
+# 16 70.3 / 56.8; 28x28x128 at batch 4 (100k) 20.9 / 17.1; 7x7x512 at batch 16 (131k)
+# 103.6 / 111.3 (its forward alone 28.4 / 19.6); 16x16x64 at batch 16 and 8x8x64 at batch 64
+# (65k) 8.3 / 10.2 and 8.4 / 9.8. Forward at batch 1: 56x56x64 (50k) 2.0 / 3.0.
+WINOGRAD_WORK = 96 << 10
 # The compiled direct convolution, for patches of at most DIRECT_PATCH values (kH*kW*C_in:
 # LeNet's C3 is 5*5*6 = 150) into at most DIRECT_FILTERS filters. Forward+backward against the
 # NumPy algorithms, float32: C1 (b128) 2.8x faster, C3 3.7x, 3x3 16->16 (b16, 32x32) 3.6x,
@@ -74,6 +80,11 @@ def _dense_bytes(g: Geometry, c_in: int, c_out: int) -> int:
 def _winograd_shape(g: Geometry, groups: int) -> bool:
     return (groups == 1 and g.kernel == (3, 3) and g.stride == (1, 1) and g.dilation == (1, 1)
             and all(p <= 2 for pair in g.pads for p in pair))
+
+
+def tiles(g: Geometry) -> int:
+    """Winograd F(2x2, 3x3)'s output tiles per sample."""
+    return math.prod(-(-size // 2) for size in g.out_size)
 
 
 def _direct_shape(g: Geometry, c_in: int, c_out: int, groups: int) -> bool:
@@ -107,7 +118,7 @@ WINS = {
     and g.in_size[-1] * c_in <= BAND_ROW,
     "depthwise": lambda g, n, c_in, c_out, groups: is_depthwise((c_in,), groups),
     "winograd": lambda g, n, c_in, c_out, groups: _winograd_shape(g, groups)
-    and min(c_in, c_out) >= WINOGRAD_CHANNELS and n * math.prod(g.out_size) >= SHARED_ROWS,
+    and min(c_in, c_out) >= WINOGRAD_CHANNELS and n * tiles(g) * c_in >= WINOGRAD_WORK,
     "im2col": lambda g, n, c_in, c_out, groups: True,
 }
 
