@@ -94,18 +94,29 @@ def _id(case) -> str:
     return f"{n}d-{size}-{c_in}to{c_out}-k{kernel}-s{stride}-p{padding}-g{groups}".replace(" ", "")
 
 
-@pytest.mark.parametrize("algorithm, case", [
+# Every algorithm on each of its cases (direct only where the compiled kernels are built).
+EACH_CASE = pytest.mark.parametrize("algorithm, case", [
     pytest.param(a, c, marks=pytest.mark.skipif(a == "direct" and not native.available,
                                                  reason=f"compiled kernels: {native.reason}"))
     for a, cases in CASES.items() for c in cases],
-                         ids=[f"{a}-{_id(c)}" for a, cases in CASES.items() for c in cases])
+                                    ids=[f"{a}-{_id(c)}" for a, cases in CASES.items()
+                                         for c in cases])
+
+
+def _operands(case, dtype, rng):
+    """x, w, b of a case."""
+    n, batch, size, c_in, c_out, kernel, stride, padding, dilation, groups = case
+    return (rng.standard_normal((batch, *size, c_in)).astype(dtype),
+            rng.standard_normal((*kernel, c_in // groups, c_out)).astype(dtype),
+            rng.standard_normal(c_out).astype(dtype))
+
+
+@EACH_CASE
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_each_algorithm_computes_the_definition(algorithm, case, dtype, rng):
     """Forward, dx, dw and db of each algorithm equal the definitions, and that algorithm ran."""
     n, batch, size, c_in, c_out, kernel, stride, padding, dilation, groups = case
-    x = rng.standard_normal((batch, *size, c_in)).astype(dtype)
-    w = rng.standard_normal((*kernel, c_in // groups, c_out)).astype(dtype)
-    b = rng.standard_normal(c_out).astype(dtype)
+    x, w, b = _operands(case, dtype, rng)
     y, dy, dx, dw, db, ran = run(algorithm, n, x, w, b, stride, padding, dilation, groups)
     pads = geometry(size, kernel, stride, padding, dilation).pads
     args = (stride, pads, dilation, groups)
@@ -115,20 +126,14 @@ def test_each_algorithm_computes_the_definition(algorithm, case, dtype, rng):
     assert algorithm in ran, f"{algorithm} did not run: {ran}"
 
 
-@pytest.mark.parametrize("algorithm, case", [
-    pytest.param(a, c, marks=pytest.mark.skipif(a == "direct" and not native.available,
-                                                 reason=f"compiled kernels: {native.reason}"))
-    for a, cases in CASES.items() for c in cases],
-                         ids=[f"{a}-{_id(c)}" for a, cases in CASES.items() for c in cases])
+@EACH_CASE
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_each_algorithm_with_a_relu_computes_the_definition(algorithm, case, dtype, rng):
     """relu(conv(x, w) + b) (`fused.conv_relu`, whose backward hands the ReLU's mask and db to
     the kernels): forward, dx, dw and db are the definitions' with dy masked where the sum is
     not positive, on each algorithm."""
     n, batch, size, c_in, c_out, kernel, stride, padding, dilation, groups = case
-    x = rng.standard_normal((batch, *size, c_in)).astype(dtype)
-    w = rng.standard_normal((*kernel, c_in // groups, c_out)).astype(dtype)
-    b = rng.standard_normal(c_out).astype(dtype)
+    x, w, b = _operands(case, dtype, rng)
     xt, wt, bt = (Tensor(a, requires_grad=True) for a in (x, w, b))
     with kernels.use(algorithm), kernels.record() as ran:
         y = fused.conv_relu(xt, wt, bt, stride, padding, dilation, groups)
