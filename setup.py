@@ -12,7 +12,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 NATIVE = Path("src/striate/kernels/native")
-SOURCES = ["module.c", "threads.c", "conv_direct.c", "depthwise.c", "pool.c", "channelwise.c"]
+SOURCES = ["module.c", "threads.c", "conv_direct.c", "depthwise.c", "pool.c", "channelwise.c",
+           "winograd.c"]
 
 
 class OptionalBuildExt(build_ext):

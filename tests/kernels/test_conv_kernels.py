@@ -338,3 +338,26 @@ def test_large_inputs_cut_into_pieces(algorithm, shape, kernel, rng):
     args = ((1, 1), pads, (1, 1), 1)
     assert_definition(x, w, b, dy, y, dx, dw, db, args, rtol=1e-9, atol=1e-9, atol_dw=1e-7)
     assert algorithm in ran
+
+
+@pytest.mark.skipif(not native.available, reason="compiled kernels: " + native.reason)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, padding", [((4, 27, 29, 128), 1), ((8, 28, 28, 128), "valid"),
+                                            ((2, 30, 31, 256), ((2, 0), (1, 2)))])
+def test_winograd_compiled_transforms_give_the_numpy_passes_bits(shape, padding, dtype, rng):
+    """Winograd with its compiled tile transforms (where the compiled kernels run) and with
+    its NumPy passes (kernels.use("numpy")): the same forward, dx and dw to the bit, on maps of
+    odd sizes whose last tiles are cut by the edge."""
+    x = rng.standard_normal(shape).astype(dtype)
+    w = (rng.standard_normal((3, 3, shape[-1], 128)) / 30).astype(dtype)
+    results, algorithms = [], []
+    for mode in ("auto", "numpy"):
+        xt, wt = Tensor(x, requires_grad=True), Tensor(w, requires_grad=True)
+        with kernels.use(mode), kernels.record() as ran:
+            y = F.conv2d(xt, wt, padding=padding)
+            y.backward(np.cos(np.arange(y.data.size)).reshape(y.shape).astype(dtype))
+        results.append((y.data, xt.grad, wt.grad))
+        algorithms.append(ran)
+    assert algorithms[0] == algorithms[1] and algorithms[0][0] == ("conv", "winograd"), algorithms
+    for ours, numpy_passes in zip(*results, strict=True):
+        np.testing.assert_array_equal(ours, numpy_passes)

@@ -584,6 +584,10 @@ MEMCHECK_SCRIPT = textwrap.dedent("""
             native.batch_norm_backward(y, x, mean, inv, y=y, need_dresidual=True)
             native.channel_map_backward(y, x, np.ones(3, dtype), y=y, need_dscale=True,
                                         need_dshift=True, need_dresidual=True)
+            v = np.empty((4, 4, 2, 3, 4, 3), dtype)  # Winograd's tiles, the last ones cut
+            native.winograd_input(rng.standard_normal((2, 8, 10, 3)).astype(dtype), v)
+            yw = native.winograd_output(v, np.empty((2, 5, 7, 3), dtype))
+            native.winograd_output_grad(yw, np.empty_like(v))
             # a call cut into two parts, the second on the extension's thread
             geo = (2, 11, 9, 3, 3, 2, 11, 9, 8, 1, 1, 1, 1, 0, 0, 0, 0)
             out = np.empty((2, 9, 8, 11), dtype)
@@ -615,7 +619,7 @@ def test_kernels_under_valgrind_memcheck(tmp_path):
     # extension.
     pid = report.split(" ", 1)[0]  # each line starts with ==PID==; a blank one ends an error
     ours = ("_native.cpython", "_impl.h:", "(module.c:", "(conv_direct.c:", "(depthwise.c:",
-            "(pool.c:", "(channelwise.c:", "(threads.c:")
+            "(pool.c:", "(channelwise.c:", "(threads.c:", "(winograd.c:")
     errors = [block for block in report.split(f"{pid} \n")
               if any(frame in block for frame in ours)]
     assert not errors, "\n".join(errors)[:4000]
@@ -743,3 +747,28 @@ def test_a_forked_child_starts_threads_of_its_own(rng):
         os.waitpid(pid, 0)
         pytest.fail("the forked child hung in a call cut into parts")
     assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+def test_winograd_transforms_refuse_what_does_not_fit():
+    """The tile transforms' wrappers and the extension check the shapes of both sides."""
+    xp = np.zeros((2, 8, 10, 3), np.float32)  # 3 rows of 4 tiles
+    v = np.zeros((4, 4, 2, 3, 4, 3), np.float32)
+    native.winograd_input(xp, v)
+    with pytest.raises(ValueError, match="xp must have shape"):
+        native.winograd_input(np.zeros((2, 7, 10, 3), np.float32), v)
+    with pytest.raises(TypeError, match="dtype float64 but x has float32"):
+        native.winograd_input(xp, v.astype(np.float64))
+    with pytest.raises(ValueError, match="overlaps an input"):
+        native.winograd_input(v.reshape(-1)[:480].reshape(2, 8, 10, 3),
+                              v)
+    y = np.zeros((2, 5, 8, 3), np.float32)  # the last row of tiles cut by the edge
+    native.winograd_output(v, y)
+    with pytest.raises(ValueError, match="does not hold the outputs"):
+        native.winograd_output(v, np.zeros((2, 4, 8, 3), np.float32))
+    with pytest.raises(ValueError, match=r"shape \(4, 4, n, h, tw, C\)"):
+        native.winograd_output_grad(y, np.zeros((2, 8, 2, 3, 4, 3), np.float32))
+    ext = importlib.import_module("striate.kernels._native")
+    with pytest.raises(ValueError, match="tile geometry out of range"):
+        ext.winograd_output(0, v, y, (2, 3, 4, 3, 7, 8), 0, 6, 1)
+    with pytest.raises(ValueError, match="output holds 240 elements"):
+        ext.winograd_output(0, v, y, (2, 3, 4, 3, 6, 8), 0, 6, 1)

@@ -7,7 +7,9 @@ A 2x2 tile of outputs is Y = A^T [(G w G^T) * (B^T d B)] A, with d the 4x4 tile 
 that covers it and * elementwise for each channel pair: 16 multiplies where the patches take
 36. Summed over the input channels, each of the 16 elements is one product (tiles, C_in) @
 (C_in, C_out). B^T and A^T hold only 0 and +-1, so the tile transforms are adds and
-subtractions, one row of the matrix per pass; G (halves) transforms the kernel once per call:
+subtractions, one row of the matrix per pass (in C where the compiled kernels are there,
+`native.winograd_*`: one pass over each tile, the same numbers); G (halves) transforms the
+kernel once per call:
 
     B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
     A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
@@ -24,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import _parallel
+from .. import native, switch
 from .geometry import Geometry, row_band, split_groups, sum_shares
 from .scratch import Buffers
 
@@ -129,6 +132,13 @@ def winograd_shares(fn, g: Geometry, n: int, channels: int) -> list:
         return _parallel.run_all(fn, shares)
 
 
+def _compiled(*arrays: np.ndarray) -> bool:
+    """The compiled transforms run: built, allowed (not under `kernels.use("numpy")`), and the
+    arrays contiguous."""
+    return (native.available and switch.compiled_allowed()
+            and all(a.flags.c_contiguous for a in arrays))
+
+
 def _winograd_input(x: np.ndarray, g: Geometry, batch: slice, rows: slice,
                     scratch: Buffers) -> np.ndarray:
     """V = B^T d B for the tiles in tile rows `rows` of samples `batch` of x (N, *in, C):
@@ -139,6 +149,9 @@ def _winograd_input(x: np.ndarray, g: Geometry, batch: slice, rows: slice,
     piece, inp = row_band(g, 2 * rows.start, 2 * rows.stop)
     xp = scratch.padded(split_groups(x[batch, inp], 1), piece)[0][..., 0, :]
     n = xp.shape[0]
+    if _compiled(xp):
+        v = scratch.reuse("tiles", (4, 4, n, h, tw, c))
+        return native.winograd_input(xp, v).reshape(16, -1, c)
     t = scratch.reuse("rows", (4, n, h, 2 * tw + 2, c))  # B^T d
     _bt_rows([xp[:, r:r + 2 * h:2] for r in range(4)], t)  # row r of every tile
     v = scratch.reuse("tiles", (4, 4, n, h, tw, c))  # (B^T d) B
@@ -149,6 +162,9 @@ def _winograd_input(x: np.ndarray, g: Geometry, batch: slice, rows: slice,
 def _winograd_output(m: np.ndarray, y: np.ndarray, scratch: Buffers) -> None:
     """y = A^T M A for every tile, m (4, 4, n, h, w', C_out): into y (n, 2h or 2h - 1, 2w' or
     2w' - 1, C_out), whose last row and column of tiles may be cut by the output's edge."""
+    if _compiled(m, y):
+        native.winograd_output(m, y)
+        return
     s = scratch.reuse("sums", (2, *m.shape[1:]))  # A^T M
     _at_rows(m, s)
     for r in range(2):  # output row r of every tile, its two columns
@@ -186,6 +202,9 @@ def _winograd_output_grad(dy: np.ndarray, batch: slice, rows: slice, tw: int,
     (16, n*h*w', C_out). A = [[1, 0], [1, 1], [1, -1], [0, -1]]."""
     nb, h, c = batch.stop - batch.start, rows.stop - rows.start, dy.shape[-1]
     dyp = part = dy[batch, 2 * rows.start:2 * rows.stop]
+    if _compiled(part):
+        dm = scratch.reuse("tiles_dy", (4, 4, nb, h, tw, c))
+        return native.winograd_output_grad(part, dm).reshape(16, -1, c)
     if part.shape[1:3] != (2 * h, 2 * tw):  # tiles cut by the edge: their outside as zeros
         dyp = scratch.reuse("padded_dy", (nb, 2 * h, 2 * tw, c))
         dyp.fill(0)
@@ -202,6 +221,7 @@ def weight_grad(dy: np.ndarray, x: np.ndarray, g: Geometry) -> np.ndarray:
     products, V the input tiles rebuilt piece by piece), then dw = G^T dU G."""
     c_in, c_out = x.shape[-1], dy.shape[-1]
     gt = tile_geometry(g)
+    dy = np.ascontiguousarray(dy)  # pieces of it go to the compiled transform
 
     def run(pieces):
         scratch = Buffers(x.shape, 1, x.dtype)

@@ -4,7 +4,8 @@ Computes, for channels-last float32 and float64 arrays, what `striate.reference`
 direct 2-D convolution for few channels and depthwise convolution (forward with bias and ReLU
 fused, backward), max, average, L_p and adaptive pooling (forward and backward), batch
 normalisation (training and evaluation, forward and backward), and the per-channel pass
-y = relu(x * scale + shift + residual) with its backward.
+y = relu(x * scale + shift + residual) with its backward, and the tile transforms of Winograd's
+F(2x2, 3x3).
 Where they win and by how much: docs/algorithms/direct-conv.md.
 
 `available` says whether the extension was built and loaded (False where no C compiler was
@@ -13,8 +14,8 @@ found at install time, or when the environment sets STRIATE_NATIVE=0), `reason` 
 Every function checks its arguments once (shapes, dtypes, C-contiguity, alignment, outputs
 that overlap inputs) and raises TypeError or ValueError before any compiled code runs; the
 extension checks buffer sizes again. Outputs are new arrays unless `out=` is given. The batch
-(or the rows of the (M, C) matrix view) is split over striate's thread pool with BLAS held at
-one thread meanwhile; the compiled code releases the GIL.
+(or the rows of the (M, C) matrix view) is cut into parts run at once on the extension's own
+threads (`threads.c`); the compiled code releases the GIL.
 
 Layout: x (N, H, W, C); kernels (kH, kW, C_in, C_out); padding ((top, bottom), (left, right)),
 an int, or (pH, pW); stride and dilation an int or (sH, sW).
@@ -41,6 +42,7 @@ from .pool import (
     max_pool2d,
     max_pool2d_backward,
 )
+from .winograd import winograd_input, winograd_output, winograd_output_grad
 
 __all__ = [
     "adaptive_avg_pool2d",
@@ -66,4 +68,7 @@ __all__ = [
     "max_pool2d_backward",
     "reason",
     "set_isa",
+    "winograd_input",
+    "winograd_output",
+    "winograd_output_grad",
 ]

@@ -99,6 +99,14 @@ int channel_grad(int dt, const void *dy, const void *y, const void *x, const voi
                  const void *scale, const void *offset, const void *slope, void *dx,
                  void *dres, idx m0, idx m1, idx C);
 
+/* winograd.c: F(2x2, 3x3)'s tile transforms over tile rows [r0, r1) of a piece of n images
+ * of h rows of tw tiles (winograd_impl.h) */
+int winograd_input(int dt, const void *xp, void *v, idx n, idx h, idx tw, idx C, idx r0, idx r1);
+int winograd_output(int dt, const void *m, void *y, idx n, idx h, idx tw, idx C, idx oh,
+                    idx ow, idx r0, idx r1);
+int winograd_output_grad(int dt, const void *dy, void *dm, idx n, idx h, idx tw, idx C,
+                         idx oh, idx ow, idx r0, idx r1);
+
 /* threads.c: a job is one kernel call with its arguments; rows(j, r0, r1, part) runs it on
  * rows [r0, r1) of the batch (or of an (M, C) matrix) as part `part` of the call, whose
  * per-part outputs (partial sums) are that part's copy. */

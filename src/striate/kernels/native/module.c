@@ -662,6 +662,68 @@ static PyObject *py_channel_grad(PyObject *self, PyObject *args)
     return finish(&s, rc);
 }
 
+/* ===== Winograd's tile transforms ========================================================= */
+
+/* geometry (n, h, tw, C, oh, ow): n images of h rows of tw tiles on C channels, and the rows and
+ * columns of the outputs (2h - 1 or 2h, 2tw - 1 or 2tw) */
+static int tiles_geometry(PyObject *t, idx *g)
+{
+    if (read_ints(t, g, 6, "geometry") < 0)
+        return -1;
+    const int ok = g[0] >= 1 && g[1] >= 1 && g[2] >= 1 && g[3] >= 1 && g[4] >= 2 * g[1] - 1 &&
+                   g[4] <= 2 * g[1] && g[5] >= 2 * g[2] - 1 && g[5] <= 2 * g[2] &&
+                   PRODUCT(16, g[0], g[1] + 1, g[2] + 1, g[3]) > 0;
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "_native: tile geometry out of range");
+        return -1;
+    }
+    return 0;
+}
+
+static int winograd_rows(const job *j, idx r0, idx r1, int part)
+{
+    const idx *g = j->geo;
+    if (j->flag == 0)
+        return winograd_input(j->dt, j->in[0], j->out[0], g[0], g[1], g[2], g[3], r0, r1);
+    return (j->flag == 1 ? winograd_output : winograd_output_grad)(
+        j->dt, j->in[0], j->out[0], g[0], g[1], g[2], g[3], g[4], g[5], r0, r1);
+}
+
+/* kind 0: input (xp (n, 2h + 2, 2tw + 2, C) -> v (16, n*h*tw, C)); 1: output (m (16, n*h*tw, C)
+ * -> y (n, oh, ow, C)); 2: output_grad (dy (n, oh, ow, C) -> dm (16, n*h*tw, C)) */
+static PyObject *py_winograd(PyObject *args, int kind)
+{
+    int dt, parts;
+    PyObject *io, *oo, *geo;
+    idx r0, r1, g[6];
+    if (!PyArg_ParseTuple(args, "iOOOnni", &dt, &io, &oo, &geo, &r0, &r1, &parts))
+        return NULL;
+    if (check_dtype(dt) < 0 || tiles_geometry(geo, g) < 0 ||
+        check_range(r0, r1, g[0] * g[1], "tile row") < 0 || check_parts(parts, r0, r1) < 0)
+        return NULL;
+    const idx tiles = PRODUCT(16, g[0], g[1], g[2], g[3]);
+    const idx images = kind == 0 ? PRODUCT(g[0], 2 * g[1] + 2, 2 * g[2] + 2, g[3])
+                                 : PRODUCT(g[0], g[4], g[5], g[3]);
+    buffers s = {.count = 0};
+    void *in, *out;
+    const char k = kind_of(dt);
+    if (get(&s, io, &in, k, kind == 1 ? tiles : images, 0, 0, "input") < 0 ||
+        get(&s, oo, &out, k, kind == 1 ? images : tiles, 1, 0, "output") < 0) {
+        release(&s);
+        return NULL;
+    }
+    const job j = {winograd_rows, dt, kind, 0, g, 0, {in}, {out}};
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = run_parts(&j, r0, r1, parts);
+    Py_END_ALLOW_THREADS
+    return finish(&s, rc);
+}
+
+static PyObject *py_winograd_input(PyObject *self, PyObject *a) { return py_winograd(a, 0); }
+static PyObject *py_winograd_output(PyObject *self, PyObject *a) { return py_winograd(a, 1); }
+static PyObject *py_winograd_output_grad(PyObject *self, PyObject *a) { return py_winograd(a, 2); }
+
 /* ===== instruction set ==================================================================== */
 
 static int avx2_supported(void)
@@ -714,6 +776,9 @@ static PyMethodDef methods[] = {
     {"channel_sums", py_channel_sums, METH_VARARGS, NULL},
     {"channel_map", py_channel_map, METH_VARARGS, NULL},
     {"channel_grad", py_channel_grad, METH_VARARGS, NULL},
+    {"winograd_input", py_winograd_input, METH_VARARGS, NULL},
+    {"winograd_output", py_winograd_output, METH_VARARGS, NULL},
+    {"winograd_output_grad", py_winograd_output_grad, METH_VARARGS, NULL},
     {"isa", py_isa, METH_NOARGS, NULL},
     {"set_isa", py_set_isa, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
