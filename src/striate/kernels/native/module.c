@@ -501,7 +501,8 @@ static PyObject *py_adaptive(PyObject *args, int max, int backward)
     int dt, parts;
     PyObject *io, *ao = Py_None, *oo, *geo;
     idx n0, n1;
-    const int ok = max ? PyArg_ParseTuple(args, "iOOOOnni", &dt, &io, &ao, &oo, &geo, &n0, &n1, &parts)
+    const int ok = max ? PyArg_ParseTuple(args, "iOOOOnni", &dt, &io, &ao, &oo, &geo, &n0, &n1,
+                                          &parts)
                        : PyArg_ParseTuple(args, "iOOOnni", &dt, &io, &oo, &geo, &n0, &n1, &parts);
     if (!ok)
         return NULL;
